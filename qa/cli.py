@@ -1,0 +1,168 @@
+"""Command line: `qa index | docs | ask | serve | eval`. Errors print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .config import Settings
+from .errors import QAError
+
+
+def _rel(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(index_dir=getattr(args, "index_dir", None), k=getattr(args, "k", None),
+                             mode=getattr(args, "mode", None), model=getattr(args, "model", None))
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .indexing import update_index
+
+    s = _settings(args)
+    if args.add:
+        stats = update_index(args.add, action="add", settings=s, progress=not args.quiet)
+    elif args.remove:
+        stats = update_index(args.remove, action="remove", settings=s, progress=not args.quiet)
+    else:
+        default = [s.corpus_dir] + ([s.upload_dir] if Path(s.upload_dir).is_dir() else [])
+        stats = update_index(args.paths or default, action="sync", settings=s, progress=not args.quiet)
+    for line in stats.errors:
+        print(f"skipped: {line}", file=sys.stderr)
+    print(f"{stats.documents} documents, {stats.chunks} chunks ({stats.index_type}) in {stats.version}: "
+          f"{stats.added} added, {stats.updated} updated, {stats.removed} removed, {stats.unchanged} unchanged; "
+          f"{stats.chunks_embedded} chunks embedded in {stats.seconds:.1f} s")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from . import list_documents
+
+    docs = list_documents(index_dir=_settings(args).index_dir)
+    if args.json:
+        print(json.dumps(docs, indent=1))
+    for d in docs if not args.json else []:
+        print(f"{_rel(d['path'])}\t{d['size']} bytes\t{d['chunks']} chunks\t{d['title'][:60]}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .pipeline import Answer, ask_stream
+
+    s = _settings(args)
+    answer = None
+    stream_out = not args.json and sys.stdout.isatty()
+    for item in ask_stream(args.question, settings=s):
+        if isinstance(item, Answer):
+            answer = item
+        elif stream_out:
+            print(item, end="", flush=True)
+    assert answer is not None
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return 0
+    if stream_out:
+        print("\n")  # the verified answer follows the draft
+        print("Verified answer:")
+    print(answer.text)
+    for c in answer.citations:
+        page = f", page {c.page}" if c.page else ""
+        print(f"  [{c.n}] {_rel(c.doc_path)}:{c.start}-{c.end}{page} (support {c.score:.2f}): \"{c.quote}\"")
+    if answer.abstained and answer.passages:
+        print("Closest passages:")
+        for p in answer.passages[:3]:
+            print(f"  - {_rel(p.doc_path)}:{p.start}-{p.end}: {p.text[:160]}...")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .web import serve
+
+    serve(_settings(args), host=args.host, port=args.port, auth=args.auth)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate, format_report
+
+    report = evaluate(Path(args.questions), corpus=Path(args.corpus) if args.corpus else None,
+                      settings=_settings(args), limit=args.limit)
+    print(format_report(report))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qa", description="Offline question answering with verified citations.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    i = sub.add_parser("index", help="build or update the index (incremental)")
+    i.add_argument("paths", nargs="*", help="files or folders to index (default: corpus/)")
+    i.add_argument("--add", nargs="+", metavar="PATH", help="add or update these, keep the rest")
+    i.add_argument("--remove", nargs="+", metavar="PATH", help="remove these from the index")
+    i.add_argument("--index-dir", help="index folder (default: index/)")
+    i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    i.set_defaults(func=cmd_index)
+
+    d = sub.add_parser("docs", help="list the indexed documents")
+    d.add_argument("--index-dir")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_docs)
+
+    a = sub.add_parser("ask", help="ask a question")
+    a.add_argument("question")
+    a.add_argument("--json", action="store_true", help="print one JSON object with the fields of Answer")
+    a.add_argument("--k", type=int, help="passages to retrieve (default 5)")
+    a.add_argument("--mode", choices=["generated", "extractive"])
+    a.add_argument("--model", help="model preset or local .gguf / model folder")
+    a.add_argument("--index-dir")
+    a.set_defaults(func=cmd_ask)
+
+    v = sub.add_parser("serve", help="start the web chat")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=7860)
+    v.add_argument("--auth", help="user:password required to open the page")
+    v.add_argument("--index-dir")
+    v.set_defaults(func=cmd_serve)
+
+    e = sub.add_parser("eval", help="measure retrieval, answers, refusals, citations and latency")
+    e.add_argument("questions", help='JSONL lines of {"q", "gold": [str], "answerable": bool}')
+    e.add_argument("--corpus", help="index this folder into a temporary index first")
+    e.add_argument("--mode", choices=["generated", "extractive"])
+    e.add_argument("--model")
+    e.add_argument("--k", type=int)
+    e.add_argument("--limit", type=int, help="only the first N questions")
+    e.add_argument("--json-out", help="also write the report as JSON here")
+    e.add_argument("--index-dir")
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return args.func(args)
+    except QAError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

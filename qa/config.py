@@ -1,0 +1,78 @@
+"""Settings: one frozen dataclass, overridable by `QA_*` environment variables.
+
+Nothing here loads a model or touches the disk beyond reading the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = ROOT / "index"
+    corpus_dir: Path = ROOT / "corpus"
+    upload_dir: Path = ROOT / "uploads"
+    cache_dir: Path = Path(os.path.expanduser("~/.cache/qa-chatbot"))
+    embedder: str = "all-MiniLM-L6-v2"
+    model: str = "smollm2-135m"
+    mode: str = "generated"  # or "extractive"
+    k: int = 5
+    # Chunking, in characters (MiniLM reads 256 word pieces; ~600 chars stays well inside).
+    chunk_chars: int = 600
+    chunk_overlap_sentences: int = 1
+    embed_batch: int = 64
+    threads: int = field(default_factory=_default_threads)
+    max_new_tokens: int = 80
+    # Limits for ingestion.
+    max_file_mb: float = 20.0
+    max_total_mb: float = 2000.0
+    # Above this many chunks the index is approximate (HNSW); below it exact.
+    approx_threshold: int = 50_000
+    hnsw_ef_search: int = 128
+    # Refusal and verification thresholds (chosen on the dev sets; see README).
+    min_answer_score: float = 0.45
+    min_support: float = 0.5
+    keep_versions: int = 2
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            raw = os.environ.get(f"QA_{f.name.upper()}")
+            if raw is None:
+                continue
+            default = getattr(cls(), f.name)
+            try:
+                if isinstance(default, Path):
+                    values[f.name] = Path(raw).expanduser()
+                elif isinstance(default, bool):
+                    values[f.name] = raw.lower() in ("1", "true", "yes")
+                else:
+                    values[f.name] = type(default)(raw)
+            except ValueError as e:
+                raise InputError(f"QA_{f.name.upper()}={raw!r} is not a valid {type(default).__name__}") from e
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("index_dir", "corpus_dir", "upload_dir", "cache_dir"):
+            if key in values and not isinstance(values[key], Path):
+                values[key] = Path(str(values[key]))
+        s = cls(**values)  # type: ignore[arg-type]
+        if s.mode not in ("generated", "extractive"):
+            raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
+        if s.k < 1 or s.k > 50:
+            raise InputError(f"k must be between 1 and 50, not {s.k}")
+        return s

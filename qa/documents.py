@@ -1,0 +1,170 @@
+"""Read files into Documents: plain text, Markdown, HTML, PDF and DOCX.
+
+A Document's `text` is the extracted text that every chunk and citation offset points into.
+PDF page boundaries are kept as offsets so a citation can name its page. This module only reads;
+it never decides what is indexed (see `ingest`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DocumentError
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+SUFFIXES = TEXT_SUFFIXES | {".html", ".htm", ".pdf", ".docx"}
+
+
+@dataclass(frozen=True)
+class Document:
+    path: str
+    title: str
+    text: str
+    sha256: str
+    pages: tuple[int, ...] = ()  # start offset of each page (PDF only)
+
+    def page_of(self, offset: int) -> int | None:
+        """1-based page holding `offset`, or None for documents without pages."""
+        if not self.pages:
+            return None
+        page = 0
+        for i, start in enumerate(self.pages):
+            if start <= offset:
+                page = i
+        return page + 1
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Decode bytes of a text file: UTF-8 (BOM or not), UTF-16 with BOM, else a detected 8-bit code page."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return _clean(data.decode("utf-16"), name)
+        except UnicodeDecodeError as e:
+            raise DocumentError(f"{name}: invalid UTF-16 text ({e.reason})") from e
+    if b"\x00" in data[:65536]:
+        raise DocumentError(f"{name}: binary content (NUL bytes), not a text file")
+    try:
+        return _clean(data.decode("utf-8"), name)
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data[:1_000_000]))
+    if not matches or matches[0].encoding in ("utf_8", "utf_16", "utf_32") or matches[0].chaos > 0.2:
+        raise DocumentError(f"{name}: not valid UTF-8 and no reliable encoding detected; convert it to UTF-8")
+    # Single-byte code pages often tie; the most common one (Windows-1252) wins a tie.
+    tied = [m.encoding for m in matches if m.chaos <= matches[0].chaos + 0.01]
+    encoding = "cp1252" if "cp1252" in tied else matches[0].encoding
+    try:
+        return _clean(data.decode(encoding), name)
+    except (UnicodeDecodeError, LookupError) as e:
+        raise DocumentError(f"{name}: could not decode as {encoding}") from e
+
+
+def _clean(text: str, name: str) -> str:
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        raise DocumentError(f"{name}: binary content (NUL characters), not a text file")
+    if not text.strip():
+        raise DocumentError(f"{name}: empty (no text)")
+    return text
+
+
+def _title_from_text(text: str, fallback: str) -> str:
+    for line in text.splitlines()[:20]:
+        line = line.strip()
+        if line.startswith("#"):
+            return line.lstrip("#").strip() or fallback
+        if line:
+            return line[:120] if len(line) <= 120 else fallback
+    return fallback
+
+
+def _read_html(data: bytes, name: str) -> tuple[str, str | None]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(data, "lxml")
+    title = soup.title.get_text(strip=True) if soup.title else None
+    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template"]):
+        tag.decompose()
+    root = soup.find("main") or soup.find("article") or soup.body or soup
+    blocks = [re.sub(r"[ \t\r\f\v]+", " ", b).strip() for b in root.get_text("\n").split("\n")]
+    return _clean("\n\n".join(b for b in blocks if b), name), title
+
+
+def _read_pdf(data: bytes, name: str) -> tuple[str, tuple[int, ...], str | None]:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        pages_text = [(p.extract_text() or "").replace("\x00", "") for p in reader.pages]
+        meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
+    except Exception as e:  # pypdf raises many types on broken files
+        raise DocumentError(f"{name}: unreadable PDF ({type(e).__name__}: {e})".splitlines()[0][:200]) from e
+    if not "".join(pages_text).strip():
+        raise DocumentError(f"{name}: PDF has no text layer (scanned images?); run OCR first")
+    starts, parts, pos = [], [], 0
+    for t in pages_text:
+        starts.append(pos)
+        parts.append(t)
+        pos += len(t) + 2
+    return "\n\n".join(parts), tuple(starts), str(meta_title) if meta_title else None
+
+
+def _read_docx(data: bytes, name: str) -> tuple[str, str | None]:
+    import io
+
+    import docx
+
+    try:
+        d = docx.Document(io.BytesIO(data))
+    except Exception as e:
+        raise DocumentError(f"{name}: unreadable DOCX ({type(e).__name__})") from e
+    paras = [p.text.strip() for p in d.paragraphs if p.text.strip()]
+    for table in d.tables:
+        for row in table.rows:
+            paras.append(" | ".join(c.text.strip() for c in row.cells))
+    return _clean("\n\n".join(paras), name), d.core_properties.title or None
+
+
+def parse(data: bytes, path: str) -> Document:
+    """Parse the bytes of the file at `path` (its suffix picks the format) into a Document."""
+    name = Path(path).name
+    suffix = Path(path).suffix.lower()
+    pages: tuple[int, ...] = ()
+    title: str | None = None
+    if suffix in TEXT_SUFFIXES:
+        text = decode_text(data, name)
+    elif suffix in (".html", ".htm"):
+        text, title = _read_html(data, name)
+    elif suffix == ".pdf":
+        text, pages, title = _read_pdf(data, name)
+    elif suffix == ".docx":
+        text, title = _read_docx(data, name)
+    else:
+        raise DocumentError(f"{name}: unsupported file type {suffix or '(none)'}; use {', '.join(sorted(SUFFIXES))}")
+    return Document(path=path, title=title or _title_from_text(text, Path(path).stem), text=text,
+                    sha256=sha256_bytes(data), pages=pages)
+
+
+def read_document(path: Path) -> Document:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as e:
+        raise DocumentError(f"{path.name}: vanished before it could be read") from e
+    except OSError as e:
+        raise DocumentError(f"{path.name}: cannot read ({e.strerror})") from e
+    return parse(data, str(path))

@@ -1,0 +1,130 @@
+"""Built-in evaluation: retrieval hit@k, answer accuracy, refusal rates, citation validity, latency.
+
+Reads JSONL lines `{"q": str, "gold": [str], "answerable": bool}`. A retrieval hit is a gold string
+inside a retrieved passage; an answer is correct when every gold string is in it (case-insensitive)
+and it was not refused. Citation validity re-reads each quote at its offsets in the stored document.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from .citations import strip_markers
+from .config import Settings
+from .errors import InputError
+from .indexing import update_index
+from .pipeline import Answer, ask
+from .store import Store
+
+
+def load_questions(path: Path) -> list[dict]:
+    items = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from e
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            assert isinstance(item["q"], str) and isinstance(item.get("gold", []), list)
+        except (ValueError, KeyError, AssertionError) as e:
+            raise InputError(f"{path}:{n}: not a {{\"q\", \"gold\", \"answerable\"}} object") from e
+        item.setdefault("answerable", bool(item.get("gold")))
+        items.append(item)
+    if not items:
+        raise InputError(f"{path}: no questions")
+    return items
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def citation_valid(answer: Answer, store: Store) -> list[bool]:
+    shas = {p.doc_path: p.doc_sha256 for p in answer.passages}
+    numbers = {p.n for p in answer.passages}
+    out = []
+    for c in answer.citations:
+        sha = shas.get(c.doc_path)
+        text = store.document_text(sha)[0] if sha else ""
+        out.append(bool(sha) and text[c.start:c.end] == c.quote and c.passage in numbers)
+    return out
+
+
+def _pct(num: int, den: int) -> float | None:
+    return round(100.0 * num / den, 1) if den else None
+
+
+def evaluate(questions: Path, *, corpus: Path | None = None, settings: Settings | None = None,
+             limit: int | None = None) -> dict:
+    s = settings or Settings.from_env()
+    items = load_questions(questions)[:limit]
+    tmp = None
+    if corpus is not None:
+        tmp = tempfile.TemporaryDirectory(prefix="qa-eval-")
+        s = s.replace(index_dir=Path(tmp.name) / "index")
+        update_index([corpus], settings=s)
+    try:
+        return _run(items, s, questions.name)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _run(items: list[dict], s: Settings, name: str) -> dict:
+    store = Store.open(Path(s.index_dir))
+    ask("warm-up question", settings=s)  # load models before timing
+    rows = []
+    for item in items:
+        t0 = time.perf_counter()
+        a = ask(item["q"], settings=s)
+        seconds = time.perf_counter() - t0
+        gold = [_norm(g) for g in item.get("gold", [])]
+        text = _norm(strip_markers(a.text))
+        rows.append({
+            "q": item["q"], "answerable": item["answerable"], "abstained": a.abstained, "mode": a.mode,
+            "hit": any(g in _norm(p.text) for p in a.passages for g in gold) if gold else False,
+            "correct": (not a.abstained) and bool(gold) and all(g in text for g in gold),
+            "words": len(strip_markers(a.text).split()), "seconds": seconds, "confidence": a.confidence,
+            "valid": citation_valid(a, store), "answer": a.text})
+    store.close()
+    ans = [r for r in rows if r["answerable"]]
+    una = [r for r in rows if not r["answerable"]]
+    valid = [v for r in rows for v in r["valid"]]
+    lat = sorted(r["seconds"] for r in rows)
+    given = [r["words"] for r in ans if not r["abstained"]]
+    return {
+        "set": name, "questions": len(rows), "answerable": len(ans), "unanswerable": len(una),
+        "mode": s.mode, "model": s.model if s.mode == "generated" else "-", "k": s.k,
+        "hit_at_k": _pct(sum(r["hit"] for r in ans), len(ans)),
+        "accuracy": _pct(sum(r["correct"] for r in ans), len(ans)),
+        "median_words": statistics.median(given) if given else None,
+        "refused_unanswerable": _pct(sum(r["abstained"] for r in una), len(una)),
+        "false_refusals": _pct(sum(r["abstained"] for r in ans), len(ans)),
+        "citations": len(valid), "citation_validity": _pct(sum(valid), len(valid)),
+        "p50_s": round(statistics.median(lat), 3), "p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3),
+        "generator_fallbacks": sum(r["mode"] == "extractive-fallback" for r in rows),
+        "rows": rows,
+    }
+
+
+def format_report(r: dict) -> str:
+    def f(v: object, unit: str = "") -> str:
+        return "n/a" if v is None else f"{v}{unit}"
+
+    return "\n".join([
+        f"{r['set']}: {r['questions']} questions ({r['answerable']} answerable, {r['unanswerable']} not), "
+        f"mode {r['mode']}, model {r['model']}, k={r['k']}",
+        f"  retrieval hit@k          {f(r['hit_at_k'], '%')}",
+        f"  answer accuracy          {f(r['accuracy'], '%')}   median answer {f(r['median_words'])} words",
+        f"  refused (unanswerable)   {f(r['refused_unanswerable'], '%')}",
+        f"  false refusals           {f(r['false_refusals'], '%')}",
+        f"  citation validity        {f(r['citation_validity'], '%')} of {r['citations']} citations",
+        f"  latency                  p50 {r['p50_s']} s, p95 {r['p95_s']} s",
+    ])

@@ -1,0 +1,227 @@
+"""The on-disk index: one versioned directory per build, switched atomically.
+
+    index/CURRENT          name of the live version (replaced atomically)
+    index/v-000007/        manifest.json, chunks.sqlite (documents, chunks, vectors, FTS5), vectors.faiss
+    index/.tmp-*/          a build in progress; removed by the next build if it was killed
+
+A version is never modified after it is published. Opening checks the manifest (format, hashes,
+counts, dimension) and refuses anything inconsistent with IndexStoreError. No pickle anywhere:
+vectors live in SQLite as float32 blobs and in a FAISS file. Building is in `indexing`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexStoreError
+
+FORMAT = 1
+SCHEMA = """
+CREATE TABLE documents(sha256 TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL,
+                       pages TEXT NOT NULL DEFAULT '[]', n_chunks INTEGER NOT NULL, indexed_at REAL NOT NULL);
+CREATE TABLE files(path TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
+CREATE INDEX files_sha ON files(sha256);
+CREATE TABLE chunks(id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL, ord INTEGER NOT NULL, start INTEGER NOT NULL,
+                    end INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX chunks_doc ON chunks(sha256);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(text, title, content='chunks', content_rowid='id',
+                                           tokenize='porter unicode61');
+CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts(rowid, text, title) VALUES (new.id, new.text, new.title); END;
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, text, title) VALUES ('delete', old.id, old.text, old.title); END;
+"""
+_STOP = set("""a an the of in on at to for from by with and or not is are was were be been being do does did
+what which who whom whose when where why how that this these those it its as into than then there their they
+he she his her him them we you your our i me my can could would should will shall may might must has have had
+about after before during over under up down out if so such no yes all any some each other more most many much
+very also just only own same both few nor too s t""".split())
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in re.findall(r"\w+", text.lower()) if w not in _STOP]
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    sha256: str
+    start: int
+    end: int
+    title: str
+    text: str
+    path: str
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def current_version(index_dir: Path) -> Path | None:
+    try:
+        name = (index_dir / "CURRENT").read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not re.fullmatch(r"v-\d{6}", name):
+        raise IndexStoreError(f"{index_dir}/CURRENT is corrupt ({name[:40]!r}); run `qa index` to rebuild")
+    return index_dir / name
+
+
+def publish(index_dir: Path, tmp: Path, keep: int) -> Path:
+    """Rename a finished build into place and point CURRENT at it (each step atomic)."""
+    numbers = [int(p.name[2:]) for p in index_dir.glob("v-[0-9]*") if p.name[2:].isdigit()]
+    final = index_dir / f"v-{max(numbers, default=0) + 1:06d}"
+    os.rename(tmp, final)
+    fsync_dir(index_dir)
+    pointer = index_dir / "CURRENT.tmp"
+    with open(pointer, "w") as f:
+        f.write(final.name)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(pointer, index_dir / "CURRENT")
+    fsync_dir(index_dir)
+    versions = sorted(p for p in index_dir.glob("v-[0-9]*") if p != final)
+    for old in versions[: max(0, len(versions) - (keep - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def write_faiss(conn: sqlite3.Connection, path: Path, dim: int, *, approx: bool, m: int = 32) -> int:
+    """Build the FAISS index of every vector in `conn`, streamed in batches; returns its size."""
+    import faiss
+
+    base = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT) if approx else faiss.IndexFlatIP(dim)
+    if approx:
+        base.hnsw.efConstruction = 80
+    index = faiss.IndexIDMap2(base)
+    cur = conn.execute("SELECT id, vector FROM chunks ORDER BY id")
+    while rows := cur.fetchmany(8192):
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        index.add_with_ids(vecs, ids)
+    faiss.write_index(index, str(path))
+    return int(index.ntotal)
+
+
+class Store:
+    """A read-only, validated view of one published index version. Thread-safe for queries."""
+
+    def __init__(self, version_dir: Path, manifest: dict, conn: sqlite3.Connection, index: object) -> None:
+        self.dir = version_dir
+        self.manifest = manifest
+        self._conn = conn
+        self._index = index
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, index_dir: Path, *, ef_search: int = 128) -> Store:
+        version = current_version(index_dir)
+        if version is None:
+            raise IndexStoreError(f"no index in {index_dir}; build it with `qa index`")
+        try:
+            manifest = json.loads((version / "manifest.json").read_text())
+        except (OSError, ValueError) as e:
+            raise IndexStoreError(f"{version.name}: manifest missing or unreadable; run `qa index`") from e
+        if manifest.get("format") != FORMAT:
+            raise IndexStoreError(f"{version.name}: index format {manifest.get('format')} != {FORMAT}; run `qa index`")
+        for key, name in (("db_sha256", "chunks.sqlite"), ("faiss_sha256", "vectors.faiss")):
+            path = version / name
+            if not path.is_file():
+                raise IndexStoreError(f"{version.name}/{name} is missing; run `qa index` to rebuild")
+            if file_sha256(path) != manifest.get(key):
+                raise IndexStoreError(f"{version.name}/{name} does not match its manifest (truncated or modified); "
+                                      "run `qa index` to rebuild")
+        import faiss
+
+        try:
+            index = faiss.read_index(str(version / "vectors.faiss"))
+        except RuntimeError as e:
+            raise IndexStoreError(f"{version.name}/vectors.faiss is unreadable; run `qa index`") from e
+        conn = sqlite3.connect(f"file:{version / 'chunks.sqlite'}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            n_rows = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            raise IndexStoreError(f"{version.name}/chunks.sqlite is not a valid database; run `qa index`") from e
+        if not (index.ntotal == n_rows == manifest.get("chunks")) or index.d != manifest.get("dim"):
+            raise IndexStoreError(f"{version.name}: {index.ntotal} vectors, {n_rows} chunks, manifest says "
+                                  f"{manifest.get('chunks')}; run `qa index` to rebuild")
+        if manifest.get("index_type") == "hnsw":
+            faiss.downcast_index(index.index).hnsw.efSearch = ef_search
+        return cls(version, manifest, conn, index)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __len__(self) -> int:
+        return int(self.manifest["chunks"])
+
+    def dense(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if len(self) == 0:
+            return []
+        scores, ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def keyword(self, query: str, k: int) -> list[tuple[int, float]]:
+        words = list(dict.fromkeys(content_words(query)))
+        if not words:
+            return []
+        match = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) "
+                "LIMIT ?", (match, k)).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def chunks(self, ids: list[int]) -> dict[int, ChunkRow]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT c.id, c.sha256, c.start, c.end, c.title, c.text, "
+                f"(SELECT min(path) FROM files f WHERE f.sha256 = c.sha256) FROM chunks c WHERE c.id IN ({marks})",
+                ids).fetchall()
+        return {r[0]: ChunkRow(*r) for r in rows}
+
+    def vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._conn.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", ids).fetchall()
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
+    def document_text(self, sha256: str) -> tuple[str, list[int]]:
+        with self._lock:
+            row = self._conn.execute("SELECT text, pages FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None:
+            raise IndexStoreError(f"document {sha256[:12]} is not in the index")
+        return row[0], json.loads(row[1])
+
+    def documents(self) -> list[dict]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT f.path, d.title, f.size, d.n_chunks, d.indexed_at, d.sha256 FROM files f "
+                "JOIN documents d ON d.sha256 = f.sha256 ORDER BY f.path").fetchall()
+        keys = ("path", "title", "size", "chunks", "indexed_at", "sha256")
+        return [dict(zip(keys, r, strict=True)) for r in rows]

@@ -1,0 +1,236 @@
+"""The Gradio web chat: streamed answers, inspectable citations, documents panel, settings.
+
+A thin layer over `qa.pipeline` and `qa.indexing`; it holds no answer logic of its own.
+Safe by default: 127.0.0.1, no share link, analytics off, upload size limit, bounded queue.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import gradio as gr  # noqa: E402
+
+from .config import Settings  # noqa: E402
+from .documents import SUFFIXES  # noqa: E402
+from .errors import QAError  # noqa: E402
+from .generation import installed_presets  # noqa: E402
+from .indexing import update_index  # noqa: E402
+from .pipeline import Answer, ask, ask_stream  # noqa: E402
+from .store import Store  # noqa: E402
+
+EXAMPLES = ["Which years were designated as the Years of High-Quality Development?",
+            "What treaty did the six nations sign?"]
+MAX_UPLOAD_MB = 20
+CSS = """
+.sources details {border:1px solid var(--border-color-primary); border-radius:8px; padding:6px 10px; margin:6px 0}
+.sources summary {cursor:pointer; font-weight:600}
+.sources mark {background:#ffe58a; color:#000; padding:0 2px}
+.sources .meta {color:var(--body-text-color-subdued); font-size:0.85em}
+.sources .passage {white-space:pre-wrap; font-size:0.92em; line-height:1.45}
+.refused {color:#a15c00; font-weight:600}
+"""
+
+
+def _name(path: str) -> str:
+    return Path(path).name
+
+
+def sources_html(answer: Answer | None) -> str:
+    """Every citation with its passage and the quoted span highlighted; closest passages on refusal."""
+    if answer is None:
+        return "<div class='sources'><p class='meta'>Sources of the answer appear here.</p></div>"
+    parts = ["<div class='sources'>"]
+    if answer.abstained:
+        parts.append("<p class='refused'>Not answered: the documents don't say. Closest passages:</p>")
+        for p in answer.passages[:3]:
+            parts.append(f"<details class='closest'><summary>{html.escape(_name(p.doc_path))} "
+                         f"<span class='meta'>(similarity {p.dense:.2f})</span></summary>"
+                         f"<div class='passage'>{html.escape(p.text)}</div></details>")
+    by_n = {p.n: p for p in answer.passages}
+    for c in answer.citations:
+        p = by_n[c.passage]
+        a, b = c.start - p.start, c.end - p.start
+        body = (html.escape(p.text[:a]) + f"<mark>{html.escape(p.text[a:b])}</mark>" + html.escape(p.text[b:])
+                if 0 <= a <= b <= len(p.text) and p.text[a:b] == c.quote else f"<mark>{html.escape(c.quote)}</mark>")
+        page = f", page {c.page}" if c.page else ""
+        parts.append(f"<details class='citation' id='cite-{c.n}' open><summary>[{c.n}] "
+                     f"{html.escape(c.title or _name(c.doc_path))}</summary>"
+                     f"<div class='meta'>{html.escape(_name(c.doc_path))}{page}, characters {c.start}–{c.end}, "
+                     f"support {c.score:.2f}</div><div class='passage'>{body}</div></details>")
+    parts.append(f"<p class='meta'>mode: {answer.mode}, confidence {answer.confidence:.2f}, "
+                 f"{answer.timings.get('total', 0):.1f} s</p></div>")
+    return "".join(parts)
+
+
+def documents_table(settings: Settings) -> list[list]:
+    try:
+        store = Store.open(Path(settings.index_dir))
+    except QAError:
+        return []
+    try:
+        return [[_name(d["path"]), d["title"][:60], d["size"], d["chunks"],
+                 time.strftime("%Y-%m-%d %H:%M", time.localtime(d["indexed_at"])), d["path"]]
+                for d in store.documents()]
+    finally:
+        store.close()
+
+
+def build_app(settings: Settings) -> gr.Blocks:
+    presets = installed_presets() or [settings.model]
+
+    def history_pairs(messages: list[dict]) -> list[tuple[str, str]]:
+        pairs, question = [], None
+        for m in messages:
+            content = m["content"] if isinstance(m["content"], str) else str(m["content"])
+            if m["role"] == "user":
+                question = content
+            elif question is not None:
+                pairs.append((question, content))
+                question = None
+        return pairs
+
+    def respond(question: str, messages: list[dict], mode: str, k: int, model: str):
+        question = (question or "").strip()
+        if not question:
+            raise gr.Error("Type a question first.")
+        history = history_pairs(messages or [])
+        messages = [*(messages or []), {"role": "user", "content": question},
+                    {"role": "assistant", "content": "_Searching the documents…_"}]
+        yield "", messages, gr.update()
+        s = settings.replace(mode="extractive" if mode.startswith("Extract") else "generated", k=int(k), model=model)
+        draft = ""
+        try:
+            for item in ask_stream(question, settings=s, history=history):
+                if isinstance(item, Answer):
+                    messages[-1] = {"role": "assistant", "content": item.text}
+                    yield "", messages, sources_html(item)
+                else:
+                    draft += item
+                    messages[-1] = {"role": "assistant", "content": draft + " ▌"}
+                    yield "", messages, gr.update()
+        except QAError as e:
+            raise gr.Error(str(e)) from e
+
+    def api_ask(question: str, mode: str = "generated", k: int = 5) -> dict:
+        """Ask a question; returns the Answer as a dict (text, abstained, citations, passages, timings)."""
+        if mode not in ("generated", "extractive"):
+            raise gr.Error("mode must be 'generated' or 'extractive'")
+        try:
+            return ask(question, settings=settings.replace(mode=mode), k=int(k)).to_dict()
+        except QAError as e:
+            raise gr.Error(str(e)) from e
+
+    def upload(files: list[str] | None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to get a progress bar)
+        if not files:
+            raise gr.Error("Choose one or more files first.")
+        upload_dir = Path(settings.upload_dir)
+        upload_dir.mkdir(parents=True, exist_ok=True)
+        rejected, saved = [], []
+        for f in files:
+            src = Path(f)
+            name = src.name.replace("/", "_")
+            if src.suffix.lower() not in SUFFIXES:
+                rejected.append(f"{name}: unsupported type (use {', '.join(sorted(SUFFIXES))})")
+                continue
+            if src.stat().st_size > MAX_UPLOAD_MB * 1e6:
+                rejected.append(f"{name}: larger than {MAX_UPLOAD_MB} MB")
+                continue
+            shutil.copyfile(src, upload_dir / name)
+            saved.append(upload_dir / name)
+        report = ""
+        if saved:
+            progress(0, desc="Indexing…")
+            stats = update_index(saved, action="add", settings=settings,
+                                 progress=lambda d, t, c, r: progress(d / max(t, 1), desc=f"{c} chunks, {r:.0f}/s"))
+            rejected += list(stats.errors)
+            report = (f"Indexed: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged "
+                      f"({stats.chunks_embedded} chunks in {stats.seconds:.1f} s). ")
+            for p in saved:  # a file whose parsing failed is not kept
+                if any(e.startswith(p.name + ":") for e in stats.errors):
+                    p.unlink(missing_ok=True)
+        if rejected:
+            report += "Rejected: " + "; ".join(rejected)
+        return report, documents_table(settings), gr.update(choices=_doc_choices())
+
+    def _doc_choices() -> list[tuple[str, str]]:
+        return [(row[0], row[5]) for row in documents_table(settings)]
+
+    def remove(path: str | None):
+        if not path:
+            raise gr.Error("Choose a document to remove.")
+        stats = update_index([path], action="remove", settings=settings)
+        p = Path(path)
+        if p.parent.resolve() == Path(settings.upload_dir).resolve():
+            p.unlink(missing_ok=True)
+        msg = f"Removed {_name(path)}." if stats.removed else "; ".join(stats.errors)
+        return msg, documents_table(settings), gr.update(choices=_doc_choices(), value=None)
+
+    with gr.Blocks(title="Ask your documents", analytics_enabled=False) as app:
+        gr.Markdown("## Ask your documents\nAnswers come only from your documents; every sentence cites the "
+                    "passage that supports it, or the answer says the documents don't cover it.")
+        with gr.Tab("Chat"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=320):
+                    chat = gr.Chatbot(label="Chat", height=460, elem_id="chat",
+                                      placeholder="Ask a question about the indexed documents.")
+                    with gr.Row():
+                        box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5,
+                                         elem_id="question", max_length=2000)
+                        send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                    gr.Examples(EXAMPLES, inputs=box)
+                    clear = gr.ClearButton([chat, box], value="Clear chat")
+                with gr.Column(scale=2, min_width=280):
+                    sources = gr.HTML(sources_html(None), label="Sources", elem_id="sources")
+                    with gr.Accordion("Settings", open=False):
+                        mode = gr.Radio(["Generated (local model)", "Extractive (quotes only, fastest)"],
+                                        value="Generated (local model)" if settings.mode == "generated"
+                                        else "Extractive (quotes only, fastest)", label="Answer mode",
+                                        elem_id="mode")
+                        k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages to retrieve")
+                        model = gr.Dropdown(presets, value=settings.model if settings.model in presets
+                                            else presets[0], label="Model", interactive=len(presets) > 1)
+        with gr.Tab("Documents"):
+            docs = gr.Dataframe(documents_table(settings), headers=["name", "title", "bytes", "chunks",
+                                "indexed", "path"], interactive=False, elem_id="docs", wrap=True)
+            files = gr.File(label=f"Upload {', '.join(sorted(SUFFIXES))} (max {MAX_UPLOAD_MB} MB each)",
+                            file_count="multiple", file_types=sorted(SUFFIXES), elem_id="upload")
+            index_btn = gr.Button("Add to index", variant="primary", elem_id="reindex")
+            status = gr.Markdown(elem_id="index-status")
+            with gr.Row():
+                victim = gr.Dropdown(_doc_choices(), label="Remove a document", scale=3)
+                remove_btn = gr.Button("Remove", variant="stop", scale=1)
+
+        send_args = dict(fn=respond, inputs=[box, chat, mode, k, model], outputs=[box, chat, sources],
+                         concurrency_limit=2, concurrency_id="ask", api_name=False)
+        send.click(**send_args)
+        box.submit(**send_args)
+        clear.click(lambda: sources_html(None), outputs=sources, api_name=False)
+        index_btn.click(upload, inputs=files, outputs=[status, docs, victim], concurrency_limit=1,
+                        concurrency_id="index", api_name=False)
+        remove_btn.click(remove, inputs=victim, outputs=[status, docs, victim], concurrency_limit=1,
+                         concurrency_id="index", api_name=False)
+        gr.api(api_ask, api_name="ask", concurrency_limit=2, concurrency_id="ask")
+    return app
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
+          block: bool = True) -> gr.Blocks:
+    app = build_app(settings)
+    credentials = None
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not sep or not user or not password:
+            raise QAError("--auth must look like user:password")
+        credentials = (user, password)
+    app.queue(max_size=32, default_concurrency_limit=2)
+    app.launch(server_name=host, server_port=port, share=False, auth=credentials, max_file_size=f"{MAX_UPLOAD_MB}mb",
+               show_error=True, prevent_thread_lock=not block, css=CSS, theme=gr.themes.Soft(), footer_links=[],
+               enable_monitoring=False, ssr_mode=False, quiet=True)
+    return app

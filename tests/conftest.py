@@ -1,0 +1,105 @@
+"""Shared fixtures: a tiny corpus, a fake embedder and generator for unit tests, real-model fixtures."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+TINY = {
+    "rivers.md": "# Rivers\n\nThe Amu Darya river flows into the Aral Sea. Its length is about 2,400 kilometres.\n\n"
+                 "The Syr Darya rises in the Tian Shan mountains. It also feeds the Aral Sea.",
+    "trains.txt": "Freight trains between China and Europe carried 1.9 million containers in 2024. "
+                  "The first train ran in 2011 from Chongqing to Duisburg.\n\nJourneys take about 12 days.",
+    "summit.md": "# Summit\n\nThe second summit was held in Astana in June 2025. "
+                 "The leaders signed a treaty of permanent good-neighborliness. "
+                 "The treaty was signed on 17 June 2025.",
+}
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-words hashing embedder: similar words -> similar vectors, no model."""
+
+    name = "all-MiniLM-L6-v2"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"\w+", t.lower()):
+                h = int(hashlib.md5(w.encode()).hexdigest(), 16)
+                out[i, h % self.dim] += 1.0 if (h >> 8) % 2 else -1.0
+            n = np.linalg.norm(out[i])
+            out[i] = out[i] / n if n else out[i]
+            if not n:
+                out[i, 0] = 1.0
+        return out
+
+
+class FakeGenerator:
+    """Replies with a fixed text, streamed word by word; records the messages it saw."""
+
+    name = "fake"
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.seen: list[list[dict]] = []
+
+    def stream(self, messages: list[dict], *, max_new_tokens: int = 80) -> Iterator[str]:
+        self.seen.append(messages)
+        for i, word in enumerate(self.reply.split(" ")):
+            yield word if i == 0 else " " + word
+
+
+def write_corpus(folder: Path, files: dict[str, str] = TINY) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return write_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(index_dir=tmp_path / "index", corpus_dir=tmp_path / "corpus", cache_dir=tmp_path / "cache",
+                    min_answer_score=0.2)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def built(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> Settings:
+    from qa.indexing import update_index
+
+    update_index([corpus], settings=settings, embedder=fake_embedder)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A real index of the default corpus built with the packaged MiniLM (shared by the slow tests)."""
+    from qa.indexing import update_index
+
+    s = Settings.from_env(index_dir=tmp_path_factory.mktemp("real") / "index")
+    update_index([ROOT / "corpus"], settings=s)
+    return s

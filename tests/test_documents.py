@@ -1,0 +1,107 @@
+import io
+
+import pytest
+
+from qa.documents import parse
+from qa.errors import DocumentError
+from tests.pdfgen import make_pdf
+
+
+def test_utf8_with_and_without_bom_and_crlf():
+    a = parse("Caf\u00e9 ol\u00e9.\r\nSecond line.".encode(), "a.txt")
+    b = parse(b"\xef\xbb\xbf" + "Caf\u00e9 ol\u00e9.\r\nSecond line.".encode(), "b.txt")
+    assert a.text == b.text == "Caf\u00e9 ol\u00e9.\nSecond line."
+    assert a.sha256 != b.sha256  # hash of the bytes, so a BOM change is a change
+
+
+def test_utf16_with_bom():
+    doc = parse("\ufeffHello world from UTF-16.".encode("utf-16"), "u.txt")
+    assert doc.text == "Hello world from UTF-16."
+
+
+def test_cp1252_is_detected_and_decoded():
+    text = "Les \u00e9l\u00e8ves fran\u00e7ais \u00e9tudient \u00e0 l'\u00e9cole. " * 20
+    assert parse(text.encode("cp1252"), "f.txt").text.startswith("Les \u00e9l\u00e8ves")
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty"), (b"  \n\t \n", "empty"), (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR" + bytes(range(256)) * 4, "binary"),
+    (b"text with a \x00 NUL byte", "binary"),
+])
+def test_bad_text_files_get_a_clear_error(data, reason):
+    with pytest.raises(DocumentError, match=reason) as e:
+        parse(data, "bad.txt")
+    assert "bad.txt" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_lone_surrogate_bytes_are_rejected_or_decoded_cleanly():
+    data = b"Valid start \xed\xa0\x80 broken surrogate."
+    try:
+        doc = parse(data, "s.txt")
+    except DocumentError as e:
+        assert "s.txt" in str(e)
+    else:
+        doc.text.encode("utf-8")  # whatever was decoded is valid text
+
+
+def test_markdown_title_from_heading():
+    assert parse(b"# My Title\n\nBody.", "x.md").title == "My Title"
+
+
+def test_html_main_text_without_navigation_or_scripts():
+    html = b"""<html><head><title>Page T</title><script>var secret = 1;</script><style>p{}</style></head>
+    <body><nav>Home | About</nav><header>Site header</header><main><h1>Heading</h1><p>The real
+    content is here.</p><p>Second paragraph.</p></main><footer>Copyright footer</footer></body></html>"""
+    doc = parse(html, "p.html")
+    assert doc.title == "Page T"
+    assert "The real content is here." in " ".join(doc.text.split())
+    for junk in ("secret", "Home | About", "Site header", "Copyright footer"):
+        assert junk not in doc.text
+
+
+def test_pdf_pages_are_kept():
+    doc = parse(make_pdf(["First page says hello.", "Second page says goodbye."]), "d.pdf")
+    assert "hello" in doc.text and "goodbye" in doc.text
+    assert len(doc.pages) == 2
+    assert doc.page_of(doc.text.index("goodbye")) == 2 and doc.page_of(doc.text.index("hello")) == 1
+
+
+def test_pdf_without_text_layer_is_rejected():
+    with pytest.raises(DocumentError, match="no text layer"):
+        parse(make_pdf(["", ""]), "scan.pdf")
+
+
+def test_pdf_with_broken_xref_is_recovered_or_rejected_clearly():
+    try:
+        doc = parse(make_pdf(["Recovered text here."], break_xref=True), "broken.pdf")
+    except DocumentError as e:
+        assert "broken.pdf" in str(e)
+    else:
+        assert "Recovered text" in doc.text
+
+
+def test_garbage_pdf_is_rejected():
+    with pytest.raises(DocumentError, match="broken.pdf"):
+        parse(b"%PDF-1.4\nthis is not a pdf at all", "broken.pdf")
+
+
+def test_docx_paragraphs_and_tables():
+    import docx
+
+    d = docx.Document()
+    d.core_properties.title = "Doc Title"
+    d.add_paragraph("First paragraph of the docx.")
+    d.add_paragraph("Second paragraph.")
+    t = d.add_table(rows=1, cols=2)
+    t.rows[0].cells[0].text = "cell A"
+    t.rows[0].cells[1].text = "cell B"
+    buf = io.BytesIO()
+    d.save(buf)
+    doc = parse(buf.getvalue(), "w.docx")
+    assert doc.title == "Doc Title"
+    assert "First paragraph of the docx.\n\nSecond paragraph." in doc.text and "cell A | cell B" in doc.text
+
+
+def test_unsupported_suffix():
+    with pytest.raises(DocumentError, match="unsupported file type .exe"):
+        parse(b"MZ", "x.exe")
