@@ -128,7 +128,9 @@ def cite(parts: list[tuple[str, Evidence, float]], page_of=None) -> Verified:
             numbers[key] = len(numbers) + 1
             citations.append(Citation(numbers[key], ev.passage.doc_path, ev.start, ev.end, ev.text, round(score, 3),
                                       ev.passage.n, ev.passage.title, page_of(ev) if page_of else None))
-        out.append(f"{sentence.rstrip()} [{numbers[key]}]")
+        body = sentence.rstrip()
+        end = len(body.rstrip(".!?…\"'”’")) if body[-1:] in ".!?…\"'”’" else len(body)
+        out.append(f"{body[:end]} [{numbers[key]}]{body[end:]}")
     return Verified(" ".join(out), citations, [])
 
 

@@ -54,7 +54,8 @@ class SentenceTransformerEmbedder:
             self.model = SentenceTransformer(str(embedder_path(name)), device="cpu", local_files_only=True)
         except (OSError, ValueError) as e:
             raise ModelError(f"cannot load embedder {name!r}: {e}".splitlines()[0]) from e
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dim() or 0)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

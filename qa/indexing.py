@@ -288,7 +288,7 @@ def _build(paths, action, s, old, tmp, index_dir, embedder, progress, errors, sk
 def _bar(progress: Progress | bool, total: int) -> Progress | None:
     if callable(progress):
         return progress
-    if not progress:
+    if not progress or total == 0:
         return None
     from tqdm import tqdm
 

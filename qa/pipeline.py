@@ -7,15 +7,16 @@ publishes a new version, so a running app picks it up without a restart.
 from __future__ import annotations
 
 import re
-from collections import deque
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .answerability import coverage, expected_type, holds_type
 from .citations import Citation, Evidence, answer_scores, cite, evidence_sentences, is_injection, verify
 from .config import Settings
 from .embedding import Embedder, get_embedder
@@ -46,6 +47,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     mode: str = "extractive"  # generated | extractive | extractive-fallback | refused
     confidence: float = 0.0
+    reason: str = ""  # why the question was refused, empty when answered
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +82,30 @@ def resolve_followup(question: str, history: Sequence[Turn] | None) -> str:
     if len(words) <= 8 or _FOLLOWUP.search(question):
         return f"{history[-1][0]} {question}"
     return question
+
+
+def choose_sentence(question: str, query: str, evidence: list[Evidence], scores: np.ndarray,
+                    s: Settings) -> tuple[int, float, str]:
+    """The evidence sentence that best answers the question, its score, and a refusal reason (or "").
+
+    Among the three best-scoring sentences the first that holds the kind of answer asked for (a date
+    for "when", a number for "how many", a name for "who") wins. Refuse when none does, when the
+    score is under `min_answer_score`, or when it shares too few of the question's words.
+    """
+    if not evidence:
+        return -1, 0.0, "nothing relevant was retrieved"
+    order = [int(i) for i in np.argsort(-scores)]
+    kind = expected_type(question)
+    typed = [i for i in order[:3] if holds_type(evidence[i].text, question, kind)]
+    pick = typed[0] if typed else order[0]
+    score = float(scores[pick])
+    if not typed:
+        return pick, score, f"no {kind} in the closest passages"
+    if score < s.min_answer_score:
+        return pick, score, f"closest passage is not similar enough ({score:.2f} < {s.min_answer_score})"
+    if coverage(query, evidence[pick].text) < s.min_coverage:
+        return pick, score, "the closest sentence shares too few of the question's words"
+    return pick, score, ""
 
 
 def build_messages(question: str, passages: list[Passage]) -> list[dict[str, str]]:
@@ -126,21 +152,21 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     ev_vecs = emb.embed([e.text for e in evidence]) if evidence else np.zeros((0, 1), np.float32)
     scores = answer_scores(query, q_vec, evidence, ev_vecs) if evidence else np.zeros(0)
     timings["retrieve"] = time.perf_counter() - t0
-    best = int(np.argmax(scores)) if len(scores) else -1
-    confidence = float(scores[best]) if best >= 0 else 0.0
+    pick, confidence, reason = choose_sentence(question, query, evidence, scores, s)
     page_of = _page_of(store)
 
     def finish(text: str, citations: list[Citation], used: str) -> Answer:
         timings["total"] = time.perf_counter() - t0
-        return Answer(question, text, used == "refused", citations, passages, timings, used, round(confidence, 3))
+        return Answer(question, text, used == "refused", citations, passages, timings, used, round(confidence, 3),
+                      reason)
 
-    if best < 0 or confidence < s.min_answer_score:
+    if reason:
         yield REFUSAL
         yield finish(REFUSAL, [], "refused")
         return
 
     def extract(used: str) -> Answer:
-        v = cite([(evidence[best].text, evidence[best], confidence)], page_of)
+        v = cite([(evidence[pick].text, evidence[pick], confidence)], page_of)
         return finish(v.text, v.citations, used)
 
     if s.mode == "extractive":
