@@ -27,6 +27,13 @@ _INJECTION = re.compile(
     re.IGNORECASE | re.MULTILINE)
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# Talk about the sources instead of about the world: "Based on the passage, ..." is stripped; a sentence
+# that is still about "the passage" or "the user" after that is not a claim and is dropped.
+_META_PREFIX = re.compile(r"^(based on|according to|as stated in|as mentioned in|in conclusion|in summary|overall)"
+                          r"\b[^,]{0,60},\s*", re.IGNORECASE)
+_META = re.compile(r"\b(passages?|documents?|provided|the user|the context|the text|the article|the prompt|"
+                   r"as an ai|i cannot|i can't|i don't know)\b", re.IGNORECASE)
+_MARKUP = re.compile(r"[*_#`>]+|^\s*[-•]\s+|^\s*\d+[.)]\s+", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -134,18 +141,37 @@ def cite(parts: list[tuple[str, Evidence, float]], page_of=None) -> Verified:
     return Verified(" ".join(out), citations, [])
 
 
+def claims(answer: str) -> tuple[list[str], list[str]]:
+    """Split generated text into claim sentences (markup and "based on the passage" removed) and meta talk."""
+    kept, meta = [], []
+    for raw in split_sentences(_MARKUP.sub(" ", answer)):
+        sentence = " ".join(_META_PREFIX.sub("", strip_markers(raw)).split())
+        sentence = sentence[:1].upper() + sentence[1:]
+        if not content_words(sentence) or sentence.endswith(":"):
+            meta.append(raw) if sentence else None
+        elif _META.search(sentence):
+            meta.append(sentence)
+        else:
+            kept.append(sentence)
+    return kept, meta
+
+
 def verify(answer: str, evidence: list[Evidence], ev_vecs: np.ndarray, embedder: Embedder, *,
-           min_support: float, page_of=None) -> Verified:
-    """Keep the answer sentences some evidence supports, each cited to its best evidence sentence."""
-    sentences = [s for s in (strip_markers(x) for x in split_sentences(answer)) if content_words(s)]
+           min_support: float, min_overlap: float = 0.6, page_of=None) -> Verified:
+    """Keep the answer sentences some evidence supports, each cited to its best evidence sentence.
+
+    Supported means: combined score >= `min_support` and at least `min_overlap` of the sentence's
+    content words found in that one evidence sentence (numbers must all be there).
+    """
+    sentences, meta = claims(answer)
     if not sentences or not evidence:
-        return Verified("", [], sentences)
+        return Verified("", [], sentences + meta)
     vecs = embedder.embed(sentences)
-    kept, dropped = [], []
+    kept, dropped = [], list(meta)
     for sentence, vec in zip(sentences, vecs, strict=True):
         scores = support_scores(sentence, vec, evidence, ev_vecs)
         best = int(np.argmax(scores))
-        if scores[best] >= min_support:
+        if scores[best] >= min_support and overlap(stems(sentence), stems(evidence[best].text)) >= min_overlap:
             kept.append((sentence, evidence[best], float(scores[best])))
         else:
             dropped.append(sentence)

@@ -44,7 +44,8 @@ class Settings:
     # Refusal and verification thresholds (chosen on the dev sets; see README).
     min_answer_score: float = 0.475
     min_coverage: float = 0.2
-    min_support: float = 0.5
+    min_support: float = 0.6
+    min_overlap: float = 0.6
     keep_versions: int = 2
 
     def replace(self, **changes: object) -> Settings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -35,7 +36,19 @@ CSS = """
 .sources .meta {color:var(--body-text-color-subdued); font-size:0.85em}
 .sources .passage {white-space:pre-wrap; font-size:0.92em; line-height:1.45}
 .refused {color:#a15c00; font-weight:600}
+.sources details.flash {outline:3px solid #f5b800}
 """
+# A click on [n] in an answer opens that citation in the sources panel (Gradio renders links as <a>).
+HEAD = """<script>
+document.addEventListener('click', (e) => {
+  const a = e.target.closest && e.target.closest('a[href*="#cite-"]');
+  if (!a) return;
+  e.preventDefault(); e.stopPropagation();
+  const el = document.getElementById('cite-' + a.getAttribute('href').split('#cite-')[1]);
+  if (el) { el.open = true; el.scrollIntoView({block: 'center'}); el.classList.add('flash');
+            setTimeout(() => el.classList.remove('flash'), 1500); }
+}, true);
+</script>"""
 
 
 def _name(path: str) -> str:
@@ -60,13 +73,27 @@ def sources_html(answer: Answer | None) -> str:
         body = (html.escape(p.text[:a]) + f"<mark>{html.escape(p.text[a:b])}</mark>" + html.escape(p.text[b:])
                 if 0 <= a <= b <= len(p.text) and p.text[a:b] == c.quote else f"<mark>{html.escape(c.quote)}</mark>")
         page = f", page {c.page}" if c.page else ""
-        parts.append(f"<details class='citation' id='cite-{c.n}' open><summary>[{c.n}] "
-                     f"{html.escape(c.title or _name(c.doc_path))}</summary>"
+        short = c.quote if len(c.quote) <= 90 else c.quote[:87] + "…"
+        parts.append(f"<details class='citation' id='cite-{c.n}'><summary>[{c.n}] "
+                     f"{html.escape(c.title or _name(c.doc_path))} — “{html.escape(short)}”</summary>"
                      f"<div class='meta'>{html.escape(_name(c.doc_path))}{page}, characters {c.start}–{c.end}, "
                      f"support {c.score:.2f}</div><div class='passage'>{body}</div></details>")
     parts.append(f"<p class='meta'>mode: {answer.mode}, confidence {answer.confidence:.2f}, "
                  f"{answer.timings.get('total', 0):.1f} s</p></div>")
     return "".join(parts)
+
+
+def chat_markdown(answer: Answer) -> str:
+    """The answer for the chat: [n] link to the sources panel; cited quotes (or closest passage) below."""
+    text = re.sub(r"\[(\d+)\]", r"[[\1]](#cite-\1)", answer.text)
+    if answer.abstained:
+        if answer.passages:
+            p = answer.passages[0]
+            text += f"\n\n> Closest passage ({_name(p.doc_path)}): {p.text[:200]}…"
+        return text
+    quotes = [f"> **[{c.n}]** {_name(c.doc_path)}{f', p. {c.page}' if c.page else ''}: “{c.quote}”"
+              for c in answer.citations]
+    return text + "\n\n" + "\n>\n".join(quotes)
 
 
 def documents_table(settings: Settings) -> list[list]:
@@ -109,7 +136,7 @@ def build_app(settings: Settings) -> gr.Blocks:
         try:
             for item in ask_stream(question, settings=s, history=history):
                 if isinstance(item, Answer):
-                    messages[-1] = {"role": "assistant", "content": item.text}
+                    messages[-1] = {"role": "assistant", "content": chat_markdown(item)}
                     yield "", messages, sources_html(item)
                 else:
                     draft += item
@@ -231,6 +258,6 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth
         credentials = (user, password)
     app.queue(max_size=32, default_concurrency_limit=2)
     app.launch(server_name=host, server_port=port, share=False, auth=credentials, max_file_size=f"{MAX_UPLOAD_MB}mb",
-               show_error=True, prevent_thread_lock=not block, css=CSS, theme=gr.themes.Soft(), footer_links=[],
-               enable_monitoring=False, ssr_mode=False, quiet=True)
+               show_error=True, prevent_thread_lock=not block, css=CSS, head=HEAD, theme=gr.themes.Soft(),
+               footer_links=[], enable_monitoring=False, ssr_mode=False, quiet=True)
     return app

@@ -1,0 +1,233 @@
+"""`make bench`: speed and memory figures, printed and appended to bench/RESULTS.md.
+
+Figures: indexing throughput (real MiniLM) vs a bare SentenceTransformer.encode of the same chunks,
+re-index time after 1 of 100 files changed, retrieval latency at 10k chunks (real) and exact vs
+approximate (HNSW) at 10k and 200k synthetic vectors with recall@10, model load cold/warm, time to
+first token and decode speed for a 5-passage prompt, extractive answer latency, peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qa.config import Settings  # noqa: E402
+from qa.embedding import get_embedder  # noqa: E402
+from qa.indexing import update_index  # noqa: E402
+
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
+
+
+def make_corpus(folder: Path, files: int, chunks_per_file: int, seed: int = 0) -> None:
+    """Synthetic English-like documents built from the words of the default article."""
+    words = (ROOT / "corpus" / "china-central-asia-cooperation.md").read_text().split()
+    rnd = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in range(files):
+        sentences = []
+        for _ in range(chunks_per_file * 4):
+            s = " ".join(rnd.choice(words).strip(".,#") for _ in range(rnd.randint(12, 24)))
+            sentences.append(s[:1].upper() + s[1:] + ".")
+        (folder / f"doc{f:03d}.txt").write_text(" ".join(sentences))
+
+
+def bench_indexing(out: dict, tmp: Path) -> Settings:
+    corpus = tmp / "synthetic"
+    make_corpus(corpus, files=100, chunks_per_file=100)
+    s = Settings.from_env(index_dir=tmp / "index")
+    emb = get_embedder(s.embedder, s.embed_batch, s.threads)
+    emb.embed(["warm up"])
+    t0 = time.perf_counter()
+    stats = update_index([corpus], settings=s)
+    full = time.perf_counter() - t0
+    out["index_chunks"] = stats.chunks
+    out["index_seconds"] = full
+    out["index_chunks_per_s"] = stats.chunks / full
+    import sqlite3
+
+    from qa.store import Store
+
+    store = Store.open(s.index_dir)
+    with sqlite3.connect(store.dir / "chunks.sqlite") as c:
+        texts = [f"{t}\n{x}" for t, x in c.execute("SELECT title, text FROM chunks")]
+    t0 = time.perf_counter()
+    emb.model.encode(texts, batch_size=s.embed_batch, normalize_embeddings=True, show_progress_bar=False)
+    bare = time.perf_counter() - t0
+    out["bare_encode_chunks_per_s"] = len(texts) / bare
+    out["index_vs_bare"] = (stats.chunks / full) / (len(texts) / bare)
+    # re-index when 1 of 100 files changed
+    target = corpus / "doc042.txt"
+    target.write_text(target.read_text() + " One more sentence changes this file.")
+    t0 = time.perf_counter()
+    inc = update_index([corpus], settings=s)
+    out["reindex_1_of_100_s"] = time.perf_counter() - t0
+    out["reindex_ratio"] = out["reindex_1_of_100_s"] / full
+    assert inc.updated == 1 and inc.unchanged == 99
+    # real retrieval latency at ~10k chunks
+    from qa.retrieval import retrieve
+
+    qs = [" ".join(random.Random(i).sample(texts[i].split(), 8)) for i in range(60)]
+    lat = []
+    for q in qs:
+        t0 = time.perf_counter()
+        retrieve(q, store, emb, k=5)
+        lat.append(time.perf_counter() - t0)
+    out["retrieve_10k_p50_ms"], out["retrieve_10k_p95_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.95) * 1e3
+    return s
+
+
+def bench_ann(out: dict) -> None:
+    import faiss
+
+    rnd = np.random.default_rng(0)
+    for n in (10_000, 200_000):
+        centers = rnd.normal(size=(200, 384)).astype(np.float32)
+        x = centers[rnd.integers(0, 200, n)] + 0.6 * rnd.normal(size=(n, 384)).astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        q = x[rnd.integers(0, n, 200)] + 0.1 * rnd.normal(size=(200, 384)).astype(np.float32)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        flat = faiss.IndexFlatIP(384)
+        flat.add(x)
+        t0 = time.perf_counter()
+        hnsw = faiss.IndexHNSWFlat(384, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 80
+        hnsw.add(x)
+        build = time.perf_counter() - t0
+        hnsw.hnsw.efSearch = Settings().hnsw_ef_search
+        res = {}
+        for name, index in (("exact", flat), ("hnsw", hnsw)):
+            lat, found = [], []
+            for row in q:
+                t0 = time.perf_counter()
+                _, ids = index.search(row[None], 10)
+                lat.append(time.perf_counter() - t0)
+                found.append(ids[0])
+            res[name] = (pct(lat, 0.5) * 1e3, pct(lat, 0.95) * 1e3, found)
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(res["hnsw"][2], res["exact"][2], strict=True)])
+        key = f"{n // 1000}k"
+        out[f"ann_{key}"] = {"exact_p50_ms": res["exact"][0], "exact_p95_ms": res["exact"][1],
+                             "hnsw_p50_ms": res["hnsw"][0], "hnsw_p95_ms": res["hnsw"][1],
+                             "recall_at_10": float(recall), "hnsw_build_s": build}
+
+
+def bench_model(out: dict, s: Settings, tmp: Path) -> None:
+    from qa.generation import TransformersGenerator
+    from qa.pipeline import build_messages
+    from qa.retrieval import retrieve
+
+    cache = tmp / "model-cache"
+    t0 = time.perf_counter()
+    TransformersGenerator(s.model, cache_dir=cache, threads=s.threads)
+    out["model_load_cold_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    gen = TransformersGenerator(s.model, cache_dir=cache, threads=s.threads)
+    out["model_load_warm_s"] = time.perf_counter() - t0
+    default = Settings.from_env()
+    from qa.store import Store
+
+    store = Store.open(default.index_dir)
+    emb = get_embedder(s.embedder, s.embed_batch, s.threads)
+    passages = retrieve("Which years were designated as the Years of High-Quality Development?", store, emb, k=5)
+    msgs = build_messages("Which years were designated as the Years of High-Quality Development?", passages)
+    prompt_tokens = len(gen.tokenizer.apply_chat_template(msgs, add_generation_prompt=True))
+    ttft, rates = [], []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        first = None
+        pieces = []
+        for piece in gen.stream(msgs, max_new_tokens=64):
+            first = first or time.perf_counter()
+            pieces.append(piece)
+        end = time.perf_counter()
+        n_new = len(gen.tokenizer("".join(pieces), add_special_tokens=False)["input_ids"])
+        ttft.append(first - t0)
+        rates.append((n_new - 1) / (end - first) if n_new > 1 else 0.0)
+    out["prompt_tokens"] = prompt_tokens
+    out["ttft_s"] = statistics.median(ttft)
+    out["decode_tok_s"] = statistics.median(rates)
+
+
+def bench_answers(out: dict) -> None:
+    from qa.pipeline import ask
+
+    s = Settings.from_env()
+    qs = [line for line in (ROOT / "bench" / "questions-seed.jsonl").read_text().splitlines() if line]
+    import json
+
+    questions = [json.loads(x)["q"] for x in qs]
+    for mode in ("extractive", "generated"):
+        ask(questions[0], settings=s, mode=mode)
+        lat = []
+        for q in questions[:20]:
+            t0 = time.perf_counter()
+            ask(q, settings=s, mode=mode)
+            lat.append(time.perf_counter() - t0)
+        out[f"answer_{mode}_p50_s"] = statistics.median(lat)
+        out[f"answer_{mode}_p95_s"] = pct(lat, 0.95)
+
+
+def report(out: dict) -> str:
+    a10, a200 = out["ann_10k"], out["ann_200k"]
+    rows = [
+        ("indexing throughput (10k synthetic chunks, 100 files)",
+         f"{out['index_chunks_per_s']:.0f} chunks/s ({out['index_chunks']} chunks in {out['index_seconds']:.1f} s)"),
+        ("bare SentenceTransformer.encode of the same chunks", f"{out['bare_encode_chunks_per_s']:.0f} chunks/s"),
+        ("indexing / bare encode", f"{out['index_vs_bare']:.2f}"),
+        ("re-index after 1 of 100 files changed",
+         f"{out['reindex_1_of_100_s']:.2f} s = {100 * out['reindex_ratio']:.1f}% of a full build"),
+        ("hybrid retrieval at 10k chunks (embed + FAISS + BM25 + fuse)",
+         f"p50 {out['retrieve_10k_p50_ms']:.1f} ms, p95 {out['retrieve_10k_p95_ms']:.1f} ms"),
+        ("vector search 10k: exact / HNSW",
+         f"p50 {a10['exact_p50_ms']:.2f} / {a10['hnsw_p50_ms']:.2f} ms, p95 {a10['exact_p95_ms']:.2f} / "
+         f"{a10['hnsw_p95_ms']:.2f} ms, recall@10 {a10['recall_at_10']:.3f}"),
+        ("vector search 200k: exact / HNSW",
+         f"p50 {a200['exact_p50_ms']:.2f} / {a200['hnsw_p50_ms']:.2f} ms, p95 {a200['exact_p95_ms']:.2f} / "
+         f"{a200['hnsw_p95_ms']:.2f} ms, recall@10 {a200['recall_at_10']:.3f}, build {a200['hnsw_build_s']:.0f} s"),
+        ("model load (SmolLM2-135M): cold (GGUF convert) / warm (safetensors cache)",
+         f"{out['model_load_cold_s']:.1f} s / {out['model_load_warm_s']:.2f} s"),
+        ("5-passage prompt: time to first token / decode",
+         f"{out['ttft_s']:.2f} s ({out['prompt_tokens']} prompt tokens) / {out['decode_tok_s']:.1f} tok/s"),
+        ("answer latency, extractive (seed questions)",
+         f"p50 {out['answer_extractive_p50_s']:.3f} s, p95 {out['answer_extractive_p95_s']:.3f} s"),
+        ("answer latency, generated (seed questions)",
+         f"p50 {out['answer_generated_p50_s']:.2f} s, p95 {out['answer_generated_p95_s']:.2f} s"),
+        ("peak memory (RSS) of the benchmark process", f"{out['peak_rss_mib']:.0f} MiB"),
+    ]
+    lines = [f"## {time.strftime('%Y-%m-%d %H:%M')} — `make bench` ({Settings().threads} threads)", "",
+             "| figure | value |", "| --- | --- |"] + [f"| {a} | {b} |" for a, b in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__).parse_args()
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        s = bench_indexing(out, Path(tmp))
+        bench_ann(out)
+        bench_model(out, s, Path(tmp))
+        bench_answers(out)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    text = report(out)
+    print(text)
+    with open(RESULTS, "a") as f:
+        f.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
