@@ -29,8 +29,8 @@ _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Talk about the sources instead of about the world: "Based on the passage, ..." is stripped; a sentence
 # that is still about "the passage" or "the user" after that is not a claim and is dropped.
-_META_PREFIX = re.compile(r"^(based on|according to|as stated in|as mentioned in|in conclusion|in summary|overall)"
-                          r"\b[^,]{0,60},\s*", re.IGNORECASE)
+_META_PREFIX = re.compile(r"^((answer|response|final answer)\s*:\s*)?((based on|according to|as stated in|"
+                          r"as mentioned in|in conclusion|in summary|overall)\b[^,]{0,60},\s*)?", re.IGNORECASE)
 _META = re.compile(r"\b(passages?|documents?|provided|the user|the context|the text|the article|the prompt|"
                    r"as an ai|i cannot|i can't|i don't know)\b", re.IGNORECASE)
 _MARKUP = re.compile(r"[*_#`>]+|^\s*[-•]\s+|^\s*\d+[.)]\s+", re.MULTILINE)
@@ -157,12 +157,14 @@ def claims(answer: str) -> tuple[list[str], list[str]]:
 
 
 def verify(answer: str, evidence: list[Evidence], ev_vecs: np.ndarray, embedder: Embedder, *,
-           min_support: float, min_overlap: float = 0.6, page_of=None) -> Verified:
+           min_support: float, min_overlap: float = 0.75, question: str = "", page_of=None) -> Verified:
     """Keep the answer sentences some evidence supports, each cited to its best evidence sentence.
 
-    Supported means: combined score >= `min_support` and at least `min_overlap` of the sentence's
-    content words found in that one evidence sentence (numbers must all be there).
+    Supported means: combined score >= `min_support`, and at least `min_overlap` of the words the
+    sentence adds to the question found in that one evidence sentence (numbers must all be there).
+    A sentence that only restates the question adds nothing and is dropped.
     """
+    asked = stems(question)
     sentences, meta = claims(answer)
     if not sentences or not evidence:
         return Verified("", [], sentences + meta)
@@ -171,7 +173,8 @@ def verify(answer: str, evidence: list[Evidence], ev_vecs: np.ndarray, embedder:
     for sentence, vec in zip(sentences, vecs, strict=True):
         scores = support_scores(sentence, vec, evidence, ev_vecs)
         best = int(np.argmax(scores))
-        if scores[best] >= min_support and overlap(stems(sentence), stems(evidence[best].text)) >= min_overlap:
+        novel = stems(sentence) - asked
+        if novel and scores[best] >= min_support and overlap(novel, stems(evidence[best].text)) >= min_overlap:
             kept.append((sentence, evidence[best], float(scores[best])))
         else:
             dropped.append(sentence)

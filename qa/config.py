@@ -45,7 +45,7 @@ class Settings:
     min_answer_score: float = 0.475
     min_coverage: float = 0.2
     min_support: float = 0.6
-    min_overlap: float = 0.6
+    min_overlap: float = 0.75
     keep_versions: int = 2
 
     def replace(self, **changes: object) -> Settings:

