@@ -162,7 +162,7 @@ def verify(answer: str, evidence: list[Evidence], ev_vecs: np.ndarray, embedder:
 
     Supported means: combined score >= `min_support`, and at least `min_overlap` of the words the
     sentence adds to the question found in that one evidence sentence (numbers must all be there).
-    A sentence that only restates the question adds nothing and is dropped.
+    A sentence that only restates the question (adds fewer than two words to it) is dropped.
     """
     asked = stems(question)
     sentences, meta = claims(answer)
@@ -174,7 +174,7 @@ def verify(answer: str, evidence: list[Evidence], ev_vecs: np.ndarray, embedder:
         scores = support_scores(sentence, vec, evidence, ev_vecs)
         best = int(np.argmax(scores))
         novel = stems(sentence) - asked
-        if novel and scores[best] >= min_support and overlap(novel, stems(evidence[best].text)) >= min_overlap:
+        if len(novel) >= 2 and scores[best] >= min_support and overlap(novel, stems(evidence[best].text)) >= min_overlap:
             kept.append((sentence, evidence[best], float(scores[best])))
         else:
             dropped.append(sentence)
