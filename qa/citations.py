@@ -174,7 +174,8 @@ def verify(answer: str, evidence: list[Evidence], ev_vecs: np.ndarray, embedder:
         scores = support_scores(sentence, vec, evidence, ev_vecs)
         best = int(np.argmax(scores))
         novel = stems(sentence) - asked
-        if len(novel) >= 2 and scores[best] >= min_support and overlap(novel, stems(evidence[best].text)) >= min_overlap:
+        supported = overlap(novel, stems(evidence[best].text)) >= min_overlap
+        if len(novel) >= 2 and scores[best] >= min_support and supported:
             kept.append((sentence, evidence[best], float(scores[best])))
         else:
             dropped.append(sentence)

@@ -127,4 +127,6 @@ def format_report(r: dict) -> str:
         f"  false refusals           {f(r['false_refusals'], '%')}",
         f"  citation validity        {f(r['citation_validity'], '%')} of {r['citations']} citations",
         f"  latency                  p50 {r['p50_s']} s, p95 {r['p95_s']} s",
+        *([f"  generator drafts replaced by the extracted sentence (failed verification): "
+           f"{r['generator_fallbacks']}"] if r["mode"] == "generated" else []),
     ])

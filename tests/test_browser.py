@@ -3,7 +3,6 @@
 Screenshots go to tests/artifacts/ (git-ignored) for a person to look at.
 """
 
-from pathlib import Path
 
 import pytest
 
