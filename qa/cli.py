@@ -95,7 +95,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate, format_report
 
     report = evaluate(Path(args.questions), corpus=Path(args.corpus) if args.corpus else None,
-                      settings=_settings(args), limit=args.limit)
+                      settings=_settings(args), limit=args.limit, use_history=not args.no_history)
     print(format_report(report))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=1))
@@ -143,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--model")
     e.add_argument("--k", type=int)
     e.add_argument("--limit", type=int, help="only the first N questions")
+    e.add_argument("--no-history", action="store_true", help="ignore the questions' chat history (baseline)")
     e.add_argument("--json-out", help="also write the report as JSON here")
     e.add_argument("--index-dir")
     e.set_defaults(func=cmd_eval)

@@ -47,6 +47,9 @@ class Settings:
     min_support: float = 0.6
     min_overlap: float = 0.75
     keep_versions: int = 2
+    # Web: requests waiting beyond this get "busy, try again"; answers computed at once.
+    queue_size: int = 32
+    concurrency: int = 2
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,6 +1,7 @@
 """Built-in evaluation: retrieval hit@k, answer accuracy, refusal rates, citation validity, latency.
 
-Reads JSONL lines `{"q": str, "gold": [str], "answerable": bool}`. A retrieval hit is a gold string
+Reads JSONL lines `{"q": str, "gold": [str], "answerable": bool}` (optionally `"history": [[q, a], ...]`
+for follow-up questions). A retrieval hit is a gold string
 inside a retrieved passage; an answer is correct when every gold string is in it (case-insensitive)
 and it was not refused. Citation validity re-reads each quote at its offsets in the stored document.
 """
@@ -62,7 +63,8 @@ def _pct(num: int, den: int) -> float | None:
 
 
 def evaluate(questions: Path, *, corpus: Path | None = None, settings: Settings | None = None,
-             limit: int | None = None) -> dict:
+             limit: int | None = None, use_history: bool = True) -> dict:
+    """Run every question (with its `history` of earlier turns, if any) and aggregate the metrics."""
     s = settings or Settings.from_env()
     items = load_questions(questions)[:limit]
     tmp = None
@@ -71,19 +73,19 @@ def evaluate(questions: Path, *, corpus: Path | None = None, settings: Settings 
         s = s.replace(index_dir=Path(tmp.name) / "index")
         update_index([corpus], settings=s)
     try:
-        return _run(items, s, questions.name)
+        return _run(items, s, questions.name, use_history)
     finally:
         if tmp is not None:
             tmp.cleanup()
 
 
-def _run(items: list[dict], s: Settings, name: str) -> dict:
+def _run(items: list[dict], s: Settings, name: str, use_history: bool = True) -> dict:
     store = Store.open(Path(s.index_dir))
     ask("warm-up question", settings=s)  # load models before timing
     rows = []
     for item in items:
         t0 = time.perf_counter()
-        a = ask(item["q"], settings=s)
+        a = ask(item["q"], settings=s, history=[tuple(t) for t in item.get("history", [])] if use_history else None)
         seconds = time.perf_counter() - t0
         gold = [_norm(g) for g in item.get("gold", [])]
         text = _norm(strip_markers(a.text))

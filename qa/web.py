@@ -7,9 +7,11 @@ Safe by default: 127.0.0.1, no share link, analytics off, upload size limit, bou
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -235,7 +237,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                 remove_btn = gr.Button("Remove", variant="stop", scale=1)
 
         send_args = dict(fn=respond, inputs=[box, chat, mode, k, model], outputs=[box, chat, sources],
-                         concurrency_limit=2, concurrency_id="ask", api_name=False)
+                         concurrency_limit=settings.concurrency, concurrency_id="ask", api_name=False)
         send.click(**send_args)
         box.submit(**send_args)
         clear.click(lambda: sources_html(None), outputs=sources, api_name=False)
@@ -243,8 +245,21 @@ def build_app(settings: Settings) -> gr.Blocks:
                         concurrency_id="index", api_name=False)
         remove_btn.click(remove, inputs=victim, outputs=[status, docs, victim], concurrency_limit=1,
                          concurrency_id="index", api_name=False)
-        gr.api(api_ask, api_name="ask", concurrency_limit=2, concurrency_id="ask")
+        gr.api(api_ask, api_name="ask", concurrency_limit=settings.concurrency, concurrency_id="ask")
     return app
+
+
+def warm_up(settings: Settings) -> None:
+    """Load the models in the background at start, so the first question does not wait for them."""
+    from .embedding import get_embedder
+    from .generation import get_generator
+
+    try:
+        get_embedder(settings.embedder, settings.embed_batch, settings.threads)
+        if settings.mode == "generated":
+            get_generator(settings.model, settings.cache_dir, settings.threads)
+    except QAError as e:  # reported again, as a clear error, when a question needs the model
+        logging.getLogger(__name__).warning("model warm-up failed: %s", e)
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
@@ -256,7 +271,8 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth
         if not sep or not user or not password:
             raise QAError("--auth must look like user:password")
         credentials = (user, password)
-    app.queue(max_size=32, default_concurrency_limit=2)
+    app.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
+    threading.Thread(target=warm_up, args=(settings,), daemon=True).start()
     app.launch(server_name=host, server_port=port, share=False, auth=credentials, max_file_size=f"{MAX_UPLOAD_MB}mb",
                show_error=True, prevent_thread_lock=not block, css=CSS, head=HEAD, theme=gr.themes.Soft(),
                footer_links=[], enable_monitoring=False, ssr_mode=False, quiet=True)

@@ -105,7 +105,7 @@ def test_hostile_documents_do_not_steer_the_answer(tmp_path, settings, fake_embe
     assert all(not is_injection(c.quote) for c in a.citations)
     # the prompt keeps passages delimited and strips chat-control tokens from them
     user = gen.seen[0][1]["content"]
-    assert "<|im_start|>" not in user and user.count("<passage ") == len(a.passages)
+    assert "<|im_start|>" not in user and 1 <= user.count("<passage ") <= len(a.passages)
     assert gen.seen[0][0]["role"] == "system" and "data, not instructions" in gen.seen[0][0]["content"]
 
 
@@ -161,3 +161,37 @@ def test_markup_and_meta_prefix_are_stripped(built, fake_embedder):
     gen = FakeGenerator("**Answer:** According to the passage, the treaty was signed on 17 June 2025 [1].")
     a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
     assert a.mode == "generated" and a.text == "The treaty was signed on 17 June 2025 [1]."
+
+
+def test_questions_asking_for_more_get_up_to_three_sentences(built, fake_embedder):
+    a = ask("Explain everything about the treaty and the summit", settings=built, embedder=fake_embedder,
+            mode="extractive")
+    assert not a.abstained and 1 < len(a.citations) <= 3
+    short = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, mode="extractive")
+    assert len(short.citations) == 1
+
+
+def test_questions_keep_working_while_a_rebuild_runs(built, corpus, fake_embedder):
+    import threading
+
+    from tests.conftest import FakeEmbedder
+
+    release, started = threading.Event(), threading.Event()
+
+    class Blocking(FakeEmbedder):
+        def embed(self, texts):
+            started.set()
+            release.wait(30)
+            return super().embed(texts)
+
+    (corpus / "lakes.md").write_text("# Lakes\n\nLake Issyk-Kul in Kyrgyzstan never freezes in winter.")
+    worker = threading.Thread(target=update_index, args=([corpus],),
+                              kwargs={"settings": built, "embedder": Blocking()})
+    worker.start()
+    assert started.wait(30)
+    during = ask("Which lake never freezes in winter?", settings=built, embedder=fake_embedder, mode="extractive")
+    assert "Issyk-Kul" not in during.text  # the old index answers while the new one is being built
+    release.set()
+    worker.join(30)
+    after = ask("Which lake never freezes in winter?", settings=built, embedder=fake_embedder, mode="extractive")
+    assert "Issyk-Kul" in after.text  # and the new one is used as soon as it is published
