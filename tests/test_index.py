@@ -240,3 +240,50 @@ def test_kill_during_indexing_leaves_a_consistent_index(tmp_path):
         manifest = json.loads((store.dir / "manifest.json").read_text())
         assert manifest["chunks"] == store._index.ntotal
     assert kills >= 10, f"only {kills} of 20 runs were killed mid-way (a run takes {duration:.2f} s)"
+
+
+def test_formats_index_and_pdf_citations_name_the_page(tmp_path, settings, fake_embedder):
+    import io
+
+    import docx
+
+    from qa.pipeline import ask
+    from tests.pdfgen import make_pdf
+
+    folder = tmp_path / "formats"
+    folder.mkdir()
+    (folder / "report.pdf").write_bytes(make_pdf(["Cover page of the annual report.",
+                                                  "The glacier lost 12 metres of ice in 2023."]))
+    (folder / "page.html").write_bytes(b"<html><body><nav>menu</nav><p>The lake holds 1,738 cubic kilometres "
+                                       b"of water.</p><script>evil()</script></body></html>")
+    d = docx.Document()
+    d.add_paragraph("The river delta covers 4,000 square kilometres.")
+    buf = io.BytesIO()
+    d.save(buf)
+    (folder / "notes.docx").write_bytes(buf.getvalue())
+    stats = update_index([folder], settings=settings, embedder=fake_embedder)
+    assert stats.documents == 3 and not stats.errors
+    a = ask("How much ice did the glacier lose in 2023?", settings=settings, embedder=fake_embedder,
+            mode="extractive")
+    c = a.citations[0]
+    assert c.doc_path.endswith("report.pdf") and c.page == 2 and "12 metres" in c.quote
+    a = ask("How much water does the lake hold?", settings=settings, embedder=fake_embedder, mode="extractive")
+    assert a.citations[0].doc_path.endswith("page.html") and a.citations[0].page is None
+    assert "evil" not in a.text and "menu" not in a.text
+
+
+def test_fifty_megabyte_single_line_file_is_refused_by_default(tmp_path, fake_embedder):
+    from qa.config import Settings
+
+    folder = write_corpus(tmp_path / "c", {"ok.txt": "A small good file about rivers."})
+    with open(folder / "huge.txt", "wb") as f:
+        f.write(b"word " * (10 * 1024 * 1024))  # 50 MiB, one line
+    s = Settings(index_dir=tmp_path / "index")
+    stats = update_index([folder], settings=s, embedder=fake_embedder)
+    assert stats.documents == 1 and any("huge.txt" in e and "20 MB file limit" in e for e in stats.errors)
+
+
+def test_total_size_limit(tmp_path, settings, fake_embedder):
+    folder = write_corpus(tmp_path / "c", {f"f{i}.txt": f"File {i}. " + "x " * 300_000 for i in range(3)})
+    stats = update_index([folder], settings=settings.replace(max_total_mb=1.0), embedder=fake_embedder)
+    assert stats.documents == 1 and sum("total size limit" in e for e in stats.errors) == 2
