@@ -142,7 +142,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                     yield "", messages, sources_html(item)
                 else:
                     draft += item
-                    messages[-1] = {"role": "assistant", "content": draft + " ▌"}
+                    messages[-1] = {"role": "assistant", "content": f"_Drafting, not yet checked:_ {draft} ▌"}
                     yield "", messages, gr.update()
         except QAError as e:
             raise gr.Error(str(e)) from e

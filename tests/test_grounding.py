@@ -195,3 +195,23 @@ def test_questions_keep_working_while_a_rebuild_runs(built, corpus, fake_embedde
     worker.join(30)
     after = ask("Which lake never freezes in winter?", settings=built, embedder=fake_embedder, mode="extractive")
     assert "Issyk-Kul" in after.text  # and the new one is used as soon as it is published
+
+
+def test_broken_generator_falls_back_to_extraction(built, fake_embedder):
+    from qa.errors import ModelError
+
+    class Broken:
+        name = "broken"
+
+        def stream(self, messages, *, max_new_tokens=80):
+            raise ModelError("weights are corrupt")
+            yield ""
+
+    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=Broken())
+    assert a.mode == "extractive-fallback" and "17 June 2025" in a.text
+
+
+def test_missing_model_preset_falls_back_to_extraction(built, fake_embedder):
+    a = ask("When was the treaty signed?", settings=built.replace(model="/no/such/model.gguf"),
+            embedder=fake_embedder)
+    assert a.mode == "extractive-fallback" and "17 June 2025" in a.text
