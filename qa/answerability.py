@@ -61,6 +61,17 @@ def holds_type(sentence: str, question: str, kind: str | None) -> bool:
     return any(_CAP.fullmatch(w.strip(".,")) and w != first for w in new)
 
 
+_ORDINAL_OR_NUMBER = re.compile(r"\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|"
+                                r"\d[\d,.]*\d|\d)\b", re.IGNORECASE)
+
+
+def missing_numbers(question: str, text: str) -> list[str]:
+    """Numbers and ordinals of the question that `text` never mentions ("the first summit" vs "second")."""
+    lowered = text.lower()
+    return [m for m in dict.fromkeys(x.lower() for x in _ORDINAL_OR_NUMBER.findall(question))
+            if not re.search(rf"\b{re.escape(m)}\b", lowered)]
+
+
 def coverage(question: str, text: str) -> float:
     """Share of the question's content words (crudely stemmed) found in `text`."""
     from .citations import stems

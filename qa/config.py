@@ -42,7 +42,7 @@ class Settings:
     approx_threshold: int = 50_000
     hnsw_ef_search: int = 128
     # Refusal and verification thresholds (chosen on the dev sets; see README).
-    min_answer_score: float = 0.475
+    min_answer_score: float = 0.45
     min_coverage: float = 0.2
     min_support: float = 0.6
     min_overlap: float = 0.75

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .answerability import coverage, expected_type, holds_type
+from .answerability import coverage, expected_type, holds_type, missing_numbers
 from .citations import Citation, Evidence, answer_scores, cite, evidence_sentences, is_injection, verify
 from .config import Settings
 from .embedding import Embedder, get_embedder
@@ -96,7 +96,8 @@ def choose_sentence(question: str, query: str, evidence: list[Evidence], scores:
 
     Among the three best-scoring sentences the first that holds the kind of answer asked for (a date
     for "when", a number for "how many", a name for "who") wins. Refuse when none does, when the
-    score is under `min_answer_score`, or when it shares too few of the question's words.
+    score is under `min_answer_score`, when it shares too few of the question's words, or when its
+    passage lacks a number or ordinal the question names.
     """
     if not evidence:
         return -1, 0.0, "nothing relevant was retrieved"
@@ -111,6 +112,9 @@ def choose_sentence(question: str, query: str, evidence: list[Evidence], scores:
         return pick, score, f"closest passage is not similar enough ({score:.2f} < {s.min_answer_score})"
     if coverage(query, evidence[pick].text) < s.min_coverage:
         return pick, score, "the closest sentence shares too few of the question's words"
+    missing = missing_numbers(question, f"{evidence[pick].passage.title} {evidence[pick].passage.text}")
+    if missing:
+        return pick, score, f"the closest passage never mentions {', '.join(missing)}"
     return pick, score, ""
 
 

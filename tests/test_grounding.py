@@ -215,3 +215,12 @@ def test_missing_model_preset_falls_back_to_extraction(built, fake_embedder):
     a = ask("When was the treaty signed?", settings=built.replace(model="/no/such/model.gguf"),
             embedder=fake_embedder)
     assert a.mode == "extractive-fallback" and "17 June 2025" in a.text
+
+
+def test_number_or_ordinal_the_documents_never_mention_is_refused(built, fake_embedder):
+    from qa.answerability import missing_numbers
+
+    assert missing_numbers("What did the first summit decide?", "The second summit was held.") == ["first"]
+    assert missing_numbers("What happened in 2025?", "It was held in June 2025.") == []
+    a = ask("Where was the third summit held?", settings=built, embedder=fake_embedder, mode="extractive")
+    assert a.abstained and "third" in a.reason
