@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 index: $(STAMP)
-	$(QA) index corpus
+	$(QA) index
 
 run: index
 	$(QA) serve
