@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -65,7 +66,17 @@ class SentenceTransformerEmbedder:
         return np.asarray(vecs, dtype=np.float32)
 
 
+# transformers builds models on a process-wide "meta" device context: two loads at once (say the web
+# app's warm-up and a first question) corrupt each other. Every model load takes this lock.
+MODEL_LOAD_LOCK = threading.RLock()
+
+
 @functools.lru_cache(maxsize=4)
-def get_embedder(name: str = DEFAULT_EMBEDDER, batch_size: int = 64, threads: int = 0) -> SentenceTransformerEmbedder:
-    """The embedder, loaded once per process."""
+def _load_embedder(name: str, batch_size: int, threads: int) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(name, batch_size=batch_size, threads=threads)
+
+
+def get_embedder(name: str = DEFAULT_EMBEDDER, batch_size: int = 64, threads: int = 0) -> SentenceTransformerEmbedder:
+    """The embedder, loaded once per process (thread-safe)."""
+    with MODEL_LOAD_LOCK:
+        return _load_embedder(name, batch_size, threads)

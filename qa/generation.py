@@ -180,6 +180,13 @@ class TransformersGenerator:
 
 
 @functools.lru_cache(maxsize=2)
-def get_generator(source: str, cache_dir: Path, threads: int) -> TransformersGenerator:
-    """The generator for `source`, loaded once per process."""
+def _load_generator(source: str, cache_dir: Path, threads: int) -> TransformersGenerator:
     return TransformersGenerator(source, cache_dir=cache_dir, threads=threads)
+
+
+def get_generator(source: str, cache_dir: Path, threads: int) -> TransformersGenerator:
+    """The generator for `source`, loaded once per process (thread-safe)."""
+    from .embedding import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:
+        return _load_generator(source, cache_dir, threads)

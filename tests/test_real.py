@@ -42,13 +42,31 @@ def test_unanswerable_is_refused(real_settings):
 
 
 def test_models_load_once_per_process(real_settings):
-    from qa.embedding import get_embedder
-    from qa.generation import get_generator
+    from qa.embedding import _load_embedder
+    from qa.generation import _load_generator
 
     qa.ask(YEARS_Q, settings=real_settings)
-    e, g = get_embedder.cache_info(), get_generator.cache_info()
+    e, g = _load_embedder.cache_info(), _load_generator.cache_info()
     qa.ask("What acts as a stabilizing anchor?", settings=real_settings)
-    assert get_embedder.cache_info().misses == e.misses and get_generator.cache_info().misses == g.misses
+    assert _load_embedder.cache_info().misses == e.misses and _load_generator.cache_info().misses == g.misses
+
+
+def test_concurrent_first_loads_do_not_collide(tmp_path):
+    """Loading the models from several threads at once (web warm-up + first questions) must work."""
+    import concurrent.futures
+
+    from qa.embedding import _load_embedder, get_embedder
+    from qa.generation import _load_generator, get_generator
+
+    _load_embedder.cache_clear()
+    _load_generator.cache_clear()
+    s = qa.Settings.from_env()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(get_embedder, s.embedder, s.embed_batch, s.threads) for _ in range(2)]
+        futures += [pool.submit(get_generator, s.model, s.cache_dir, s.threads) for _ in range(2)]
+        loaded = [f.result() for f in futures]
+    assert loaded[0] is loaded[1] and loaded[2] is loaded[3]
+    assert loaded[0].embed(["hello"]).shape == (1, loaded[0].dim)
 
 
 def test_warm_model_loads_from_safetensors_cache(real_settings):
