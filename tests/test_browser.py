@@ -4,6 +4,8 @@ Screenshots go to tests/artifacts/ (git-ignored) for a person to look at.
 """
 
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import ROOT
@@ -57,6 +59,15 @@ def _ask(page, question: str, extractive: bool = False) -> None:
     page.click("#ask")
 
 
+def _upload(page, path: Path, outcome: str) -> None:
+    """Upload one file on the Documents tab, press "Add to index", wait for the status line."""
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.wait_for_selector(f"#upload :text('{path.name}')", timeout=30_000)  # the upload has finished
+    page.click("#reindex")
+    page.wait_for_selector(f"#index-status:has-text('{outcome}')", timeout=120_000)
+
+
 def test_streamed_answer_with_citation_and_highlighted_quote(page):
     _ask(page, "Which years were designated as the Years of High-Quality Development?")
     page.wait_for_selector("#sources details.citation", timeout=180_000)
@@ -85,11 +96,7 @@ def test_upload_reindex_and_ask(page, tmp_path):
     doc = tmp_path / "glaciers.md"
     doc.write_text("# Pamir glaciers\n\nThe Fedchenko Glacier in Tajikistan is 77 kilometres long. "
                    "It is the longest glacier outside the polar regions.")
-    page.get_by_role("tab", name="Documents").click()
-    page.locator("#upload input[type=file]").set_input_files(str(doc))
-    page.wait_for_timeout(1000)
-    page.click("#reindex")
-    page.wait_for_selector("#index-status:has-text('Indexed')", timeout=120_000)
+    _upload(page, doc, "Indexed")
     assert "glaciers.md" in page.locator("#docs").inner_text()
     page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
     page.get_by_role("tab", name="Chat").click()
@@ -102,11 +109,7 @@ def test_upload_reindex_and_ask(page, tmp_path):
 def test_rejected_upload_says_why(page, tmp_path):
     bad = tmp_path / "empty.txt"
     bad.write_text("   ")
-    page.get_by_role("tab", name="Documents").click()
-    page.locator("#upload input[type=file]").set_input_files(str(bad))
-    page.wait_for_timeout(1000)
-    page.click("#reindex")
-    page.wait_for_selector("#index-status:has-text('Rejected')", timeout=60_000)
+    _upload(page, bad, "Rejected")
     assert "empty.txt" in page.locator("#index-status").inner_text()
 
 
