@@ -49,7 +49,7 @@ def make_corpus(folder: Path, files: int, chunks_per_file: int, seed: int = 0) -
 
 def bench_indexing(out: dict, tmp: Path) -> Settings:
     corpus = tmp / "synthetic"
-    make_corpus(corpus, files=100, chunks_per_file=100)
+    make_corpus(corpus, files=100, chunks_per_file=75)
     s = Settings.from_env(index_dir=tmp / "index")
     emb = get_embedder(s.embedder, s.embed_batch, s.threads)
     emb.embed(["warm up"])
