@@ -66,7 +66,7 @@ class _Stores:
         self._open: dict[Path, tuple[Path, Store]] = {}
         self._lock = threading.Lock()
 
-    def get(self, index_dir: Path, ef_search: int = 512) -> Store:
+    def get(self, index_dir: Path, ef_search: int) -> Store:
         version = current_version(index_dir)
         with self._lock:
             cached = self._open.get(index_dir)

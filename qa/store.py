@@ -136,7 +136,7 @@ class Store:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, index_dir: Path, *, ef_search: int = 128) -> Store:
+    def open(cls, index_dir: Path, *, ef_search: int = 512) -> Store:
         version = current_version(index_dir)
         if version is None:
             raise IndexStoreError(f"no index in {index_dir}; build it with `qa index`")
