@@ -186,7 +186,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                     p.unlink(missing_ok=True)
         if rejected:
             report += "Rejected: " + "; ".join(rejected)
-        return report, documents_table(settings), gr.update(choices=_doc_choices())
+        return report, documents_table(settings), gr.update(choices=_doc_choices(), value=None)
 
     def _doc_choices() -> list[tuple[str, str]]:
         return [(row[0], row[5]) for row in documents_table(settings)]
@@ -233,8 +233,10 @@ def build_app(settings: Settings) -> gr.Blocks:
             index_btn = gr.Button("Add to index", variant="primary", elem_id="reindex")
             status = gr.Markdown(elem_id="index-status")
             with gr.Row():
-                victim = gr.Dropdown(_doc_choices(), label="Remove a document", scale=3)
-                remove_btn = gr.Button("Remove", variant="stop", scale=1)
+                victim = gr.Dropdown(_doc_choices(), value=None, label="Remove a document", scale=3,
+                                     elem_id="remove-doc",
+                                     info="Drops it from the index (files in corpus/ return on the next `qa index`)")
+                remove_btn = gr.Button("Remove", variant="stop", scale=1, elem_id="remove")
 
         send_args = dict(fn=respond, inputs=[box, chat, mode, k, model], outputs=[box, chat, sources],
                          concurrency_limit=settings.concurrency, concurrency_id="ask", api_name=False)

@@ -104,6 +104,12 @@ def test_upload_reindex_and_ask(page, tmp_path):
     page.wait_for_selector("#sources details.citation", timeout=60_000)
     assert "77 kilometres" in page.locator("#chat").inner_text()
     assert "glaciers.md" in page.locator("#chat").inner_text()  # the quote under the answer names its file
+    page.get_by_role("tab", name="Documents").click()  # and remove it again
+    page.locator("#remove-doc input").click()
+    page.get_by_role("option", name="glaciers.md").click()
+    page.click("#remove")
+    page.wait_for_selector("#index-status:has-text('Removed glaciers.md')", timeout=60_000)
+    assert "glaciers.md" not in page.locator("#docs").inner_text()
 
 
 def test_rejected_upload_says_why(page, tmp_path):
