@@ -77,6 +77,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for c in answer.citations:
         page = f", page {c.page}" if c.page else ""
         print(f"  [{c.n}] {_rel(c.doc_path)}:{c.start}-{c.end}{page} (support {c.score:.2f}): \"{c.quote}\"")
+    for sentence in answer.dropped:
+        print(f"  removed by verification (unsupported): {sentence}")
     if answer.abstained and answer.passages:
         print("Closest passages:")
         for p in answer.passages[:3]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .answerability import coverage, expected_type, holds_type, missing_numbers
-from .citations import Citation, Evidence, answer_scores, cite, evidence_sentences, is_injection, verify
+from .citations import Citation, Evidence, answer_scores, cite, evidence_sentences, is_injection, strip_markers, verify
 from .config import Settings
 from .embedding import Embedder, get_embedder
 from .errors import InputError, QAError
@@ -54,6 +54,7 @@ class Answer:
     mode: str = "extractive"  # generated | extractive | extractive-fallback | refused
     confidence: float = 0.0
     reason: str = ""  # why the question was refused, empty when answered
+    dropped: list[str] = field(default_factory=list)  # draft sentences verification removed (unsupported)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -177,23 +178,23 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     pick, confidence, reason = choose_sentence(question, query, evidence, scores, s)
     page_of = _page_of(store)
 
-    def finish(text: str, citations: list[Citation], used: str) -> Answer:
+    def finish(text: str, citations: list[Citation], used: str, dropped: list[str] | None = None) -> Answer:
         timings["total"] = time.perf_counter() - t0
         return Answer(question, text, used == "refused", citations, passages, timings, used, round(confidence, 3),
-                      reason)
+                      reason, dropped or [])
 
     if reason:
         yield REFUSAL
         yield finish(REFUSAL, [], "refused")
         return
 
-    def extract(used: str) -> Answer:
+    def extract(used: str, dropped: list[str] | None = None) -> Answer:
         chosen = [pick]
         if _MORE.search(question):  # "explain", "list all", "why": up to three good sentences, in reading order
             chosen += [int(i) for i in np.argsort(-scores) if int(i) != pick and scores[i] >= s.min_answer_score][:2]
             chosen.sort(key=lambda i: (evidence[i].passage.doc_path, evidence[i].start))
         v = cite([(evidence[i].text, evidence[i], float(scores[i])) for i in chosen], page_of)
-        return finish(v.text, v.citations, used)
+        return finish(v.text, v.citations, used, dropped)
 
     if s.mode == "extractive":
         answer = extract("extractive")
@@ -227,9 +228,10 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     on_topic = any((c.doc_path, c.start) == (evidence[pick].passage.doc_path, evidence[pick].start)
                    for c in v.citations)
     if v.citations and on_topic and holds_type(v.text, question, expected_type(question)):
-        yield finish(v.text, v.citations, "generated")
+        yield finish(v.text, v.citations, "generated", v.dropped)
     else:
-        yield extract("extractive-fallback")
+        # everything the model wrote is set aside: the unsupported sentences and any off-topic ones
+        yield extract("extractive-fallback", v.dropped + ([strip_markers(v.text)] if v.text else []))
 
 
 def ask(question: str, *, index_dir: str | Path | None = None, k: int | None = None, mode: str | None = None,

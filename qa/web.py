@@ -80,6 +80,10 @@ def sources_html(answer: Answer | None) -> str:
                      f"{html.escape(c.title or _name(c.doc_path))} — “{html.escape(short)}”</summary>"
                      f"<div class='meta'>{html.escape(_name(c.doc_path))}{page}, characters {c.start}–{c.end}, "
                      f"support {c.score:.2f}</div><div class='passage'>{body}</div></details>")
+    if answer.dropped:
+        items = "".join(f"<li>{html.escape(d)}</li>" for d in answer.dropped)
+        parts.append(f"<details class='dropped'><summary>Removed by verification: {len(answer.dropped)} "
+                     f"unsupported sentence(s) of the model's draft</summary><ul>{items}</ul></details>")
     parts.append(f"<p class='meta'>mode: {answer.mode}, confidence {answer.confidence:.2f}, "
                  f"{answer.timings.get('total', 0):.1f} s</p></div>")
     return "".join(parts)

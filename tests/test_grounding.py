@@ -224,3 +224,12 @@ def test_number_or_ordinal_the_documents_never_mention_is_refused(built, fake_em
     assert missing_numbers("What happened in 2025?", "It was held in June 2025.") == []
     a = ask("Where was the third summit held?", settings=built, embedder=fake_embedder, mode="extractive")
     assert a.abstained and "third" in a.reason
+
+
+def test_removed_sentences_are_reported(built, fake_embedder):
+    gen = FakeGenerator("The treaty was signed on 17 June 2025 [1]. The moon is made of green cheese [1].")
+    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
+    assert a.mode == "generated" and a.dropped == ["The moon is made of green cheese."]
+    gen = FakeGenerator("The treaty was signed on 18 June 2026 [1].")
+    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
+    assert a.mode == "extractive-fallback" and a.dropped == ["The treaty was signed on 18 June 2026."]
