@@ -92,6 +92,23 @@ def bench_indexing(out: dict, tmp: Path) -> Settings:
     return s
 
 
+def bench_memory(out: dict, tmp: Path) -> None:
+    """Peak RSS of `qa index` on a corpus and on one four times larger (each in a fresh process)."""
+    import subprocess
+
+    for files in (20, 80):
+        corpus = tmp / f"mem{files}"
+        make_corpus(corpus, files=files, chunks_per_file=75, seed=files)
+        code = ("import resource, sys; from pathlib import Path; from qa.config import Settings; "
+                "from qa.indexing import update_index; "
+                f"st = update_index([Path({str(corpus)!r})], settings=Settings.from_env(index_dir=Path({str(tmp)!r}) "
+                f"/ 'mem-index-{files}')); "
+                "print(st.chunks, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        line = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+        chunks, rss = line.stdout.split()[-2:]
+        out[f"mem_index_{files}_files"] = (int(chunks), int(rss) / 1024)
+
+
 def bench_ann(out: dict) -> None:
     import faiss
 
@@ -207,6 +224,8 @@ def report(out: dict) -> str:
          f"p50 {out['answer_extractive_p50_s']:.3f} s, p95 {out['answer_extractive_p95_s']:.3f} s"),
         ("answer latency, generated (seed questions)",
          f"p50 {out['answer_generated_p50_s']:.2f} s, p95 {out['answer_generated_p95_s']:.2f} s"),
+        ("peak memory of `qa index`, 1.5k vs 6k chunks (fresh processes)",
+         " vs ".join(f"{c} chunks: {m:.0f} MiB" for c, m in (out["mem_index_20_files"], out["mem_index_80_files"]))),
         ("peak memory (RSS) of the benchmark process", f"{out['peak_rss_mib']:.0f} MiB"),
     ]
     lines = [f"## {time.strftime('%Y-%m-%d %H:%M')} — `make bench` ({Settings().threads} threads)", "",
@@ -218,6 +237,7 @@ def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        bench_memory(out, Path(tmp))
         s = bench_indexing(out, Path(tmp))
         bench_ann(out)
         bench_model(out, s, Path(tmp))
