@@ -12,7 +12,10 @@ from pathlib import Path
 
 from .errors import InputError
 
-ROOT = Path(__file__).resolve().parent.parent
+# In a checkout (editable install) the default folders are the repository's; installed elsewhere,
+# they are relative to the working directory.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+ROOT = _CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
 
 
 def _default_threads() -> int:
