@@ -89,6 +89,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .web import serve
 
+    print(f"Serving the chat on http://{args.host}:{args.port} (Ctrl+C to stop)", flush=True)
     serve(_settings(args), host=args.host, port=args.port, auth=args.auth)
     return 0
 
