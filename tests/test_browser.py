@@ -63,7 +63,7 @@ def _upload(page, path: Path, outcome: str) -> None:
     """Upload one file on the Documents tab, press "Add to index", wait for the status line."""
     page.get_by_role("tab", name="Documents").click()
     page.locator("#upload input[type=file]").set_input_files(str(path))
-    page.wait_for_selector(f"#upload :text('{path.name}')", timeout=30_000)  # the upload has finished
+    page.wait_for_selector(f"#upload :text('{path.name}')", timeout=90_000)  # the upload has finished
     page.click("#reindex")
     page.wait_for_selector(f"#index-status:has-text('{outcome}')", timeout=120_000)
 
