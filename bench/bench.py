@@ -224,7 +224,7 @@ def report(out: dict) -> str:
          f"p50 {out['answer_extractive_p50_s']:.3f} s, p95 {out['answer_extractive_p95_s']:.3f} s"),
         ("answer latency, generated (seed questions)",
          f"p50 {out['answer_generated_p50_s']:.2f} s, p95 {out['answer_generated_p95_s']:.2f} s"),
-        ("peak memory of `qa index`, 1.5k vs 6k chunks (fresh processes)",
+        ("peak memory of `qa index` on two corpus sizes (fresh processes)",
          " vs ".join(f"{c} chunks: {m:.0f} MiB" for c, m in (out["mem_index_20_files"], out["mem_index_80_files"]))),
         ("peak memory (RSS) of the benchmark process", f"{out['peak_rss_mib']:.0f} MiB"),
     ]
