@@ -240,10 +240,9 @@ def _build(paths, action, s, old, tmp, index_dir, embedder, progress, errors, sk
         for i, (key, path) in enumerate(found.items(), 1):
             counts[_ingest(run, key, path, int(s.max_file_mb * 1e6), budget)] += 1
             if i == len(found):
-                run.flush()
+                run.flush()  # before the last progress update, so it counts every chunk
             if bar:
                 bar(i, len(found), run.embedded, run.embedded / max(time.perf_counter() - t0, 1e-9))
-        run.flush()
     for key in gone:
         conn.execute("DELETE FROM files WHERE path = ?", (key,))
     counts["removed"] = len(gone)
