@@ -7,6 +7,7 @@ Screenshots go to tests/artifacts/ (git-ignored) for a person to look at.
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import ROOT
 from tests.webserver import Server
@@ -72,6 +73,7 @@ def test_streamed_answer_with_citation_and_highlighted_quote(page):
     _ask(page, "Which years were designated as the Years of High-Quality Development?")
     page.wait_for_selector("#sources details.citation", timeout=180_000)
     bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
+    expect(bot).to_contain_text("[1]", timeout=30_000)
     text = bot.inner_text()
     assert "2025" in text and "2026" in text and "[1]" in text
     page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
@@ -88,7 +90,7 @@ def test_refused_question_shows_closest_passages(page):
     _ask(page, "What is the population of Uzbekistan?", extractive=True)
     page.wait_for_selector("#sources .refused", timeout=60_000)
     assert page.locator("#sources details.closest").count() >= 1
-    assert "don't say" in page.locator("#chat").inner_text()
+    expect(page.locator("#chat")).to_contain_text("don't say", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "refusal.png"), full_page=True)
 
 
@@ -97,19 +99,19 @@ def test_upload_reindex_and_ask(page, tmp_path):
     doc.write_text("# Pamir glaciers\n\nThe Fedchenko Glacier in Tajikistan is 77 kilometres long. "
                    "It is the longest glacier outside the polar regions.")
     _upload(page, doc, "Indexed")
-    assert "glaciers.md" in page.locator("#docs").inner_text()
+    expect(page.locator("#docs")).to_contain_text("glaciers.md", timeout=30_000)  # the table may lag the status
     page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
     page.get_by_role("tab", name="Chat").click()
     _ask(page, "How long is the Fedchenko Glacier?", extractive=True)
     page.wait_for_selector("#sources details.citation", timeout=60_000)
-    assert "77 kilometres" in page.locator("#chat").inner_text()
-    assert "glaciers.md" in page.locator("#chat").inner_text()  # the quote under the answer names its file
+    expect(page.locator("#chat")).to_contain_text("77 kilometres", timeout=30_000)
+    expect(page.locator("#chat")).to_contain_text("glaciers.md")  # the quote under the answer names its file
     page.get_by_role("tab", name="Documents").click()  # and remove it again
     page.locator("#remove-doc input").click()
     page.get_by_role("option", name="glaciers.md").click()
     page.click("#remove")
     page.wait_for_selector("#index-status:has-text('Removed glaciers.md')", timeout=60_000)
-    assert "glaciers.md" not in page.locator("#docs").inner_text()
+    expect(page.locator("#docs")).not_to_contain_text("glaciers.md", timeout=30_000)
 
 
 def test_rejected_upload_says_why(page, tmp_path):
