@@ -28,13 +28,12 @@ class Document:
 
     def page_of(self, offset: int) -> int | None:
         """1-based page holding `offset`, or None for documents without pages."""
-        if not self.pages:
-            return None
-        page = 0
-        for i, start in enumerate(self.pages):
-            if start <= offset:
-                page = i
-        return page + 1
+        return page_at(self.pages, offset)
+
+
+def page_at(pages: tuple[int, ...] | list[int], offset: int) -> int | None:
+    """1-based page whose start offset is the last one at or before `offset`; None without pages."""
+    return sum(1 for start in pages if start <= offset) or None
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 from .answerability import coverage, expected_type, holds_type, missing_numbers
 from .citations import Citation, Evidence, answer_scores, cite, evidence_sentences, is_injection, strip_markers, verify
 from .config import Settings
+from .documents import page_at
 from .embedding import Embedder, get_embedder
 from .errors import InputError, QAError
 from .generation import Generator, get_generator
@@ -142,8 +143,7 @@ def _page_of(store: Store):
     def page(ev: Evidence) -> int | None:
         if not ev.passage.doc_sha256:
             return None
-        _, pages = store.document_text(ev.passage.doc_sha256)
-        return sum(1 for s in pages if s <= ev.start) or None
+        return page_at(store.document_pages(ev.passage.doc_sha256), ev.start)
     return page
 
 

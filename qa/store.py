@@ -218,6 +218,12 @@ class Store:
             raise IndexStoreError(f"document {sha256[:12]} is not in the index")
         return row[0], json.loads(row[1])
 
+    def document_pages(self, sha256: str) -> list[int]:
+        """Page start offsets of a document (empty for documents without pages)."""
+        with self._lock:
+            row = self._conn.execute("SELECT pages FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
+        return json.loads(row[0]) if row else []
+
     def documents(self) -> list[dict]:
         with self._lock:
             rows = self._conn.execute(
