@@ -1,15 +1,21 @@
-"""Answer-type checks used for refusal: does a sentence hold the kind of thing the question asks for?
+"""The answer rules: which evidence sentence answers a question, which the model reads, and when to refuse.
 
-"When…" wants a date, "How many…" a number, "Who…" a name. A sentence that repeats the question's
-words but holds no such thing (beyond what the question already says) does not answer it. Rule
-based and English-only; the thresholds that combine it with similarity are in Settings.
+"When…" wants a date, "How many…" a number, "Who…" a name or a group ("the six nations"). A
+sentence that repeats the question's words but holds no such thing (beyond what the question
+already says) does not answer it. Rule based and English-only; the thresholds that combine the
+rules with similarity are in Settings. The model's own NOT FOUND is combined with them in `pipeline`.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from .store import content_words
+import numpy as np
+
+from .citations import Evidence
+from .config import Settings
+from .text import content_words, stems
 
 _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fifteen twenty thirty "
                  "forty fifty sixty hundred hundreds thousand thousands million millions billion billions dozen "
@@ -25,6 +31,10 @@ _Q_NAME = re.compile(r"^\s*(who|whom|whose)\b|\b(who|whom|whose) (is|was|were|di
                      r"^\s*where\b|\b(what|which|in what|in which) (city|country|town|state|company|"
                      r"organization|person|team|university|river|province|region|nation|language)\b",
                      re.IGNORECASE)
+_AGENTS = set("""nation country state government leader president minister king queen council commission committee
+parliament ministry agency authority court company firm group team member partner people citizen official
+organization organisation university institute author founder team army police union party bank board
+researcher scientist engineer developer user administrator maintainer contributor""".split())
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
 _DIGIT = re.compile(r"\d")
 _CAP = re.compile(r"\b[A-Z][\w'’-]*")
@@ -42,7 +52,13 @@ def expected_type(question: str) -> str | None:
 
 def _new_words(text: str, question: str) -> list[str]:
     asked = {w.lower() for w in re.findall(r"\w+", question)}
-    return [w for w in re.findall(r"[\w'’.,-]+", text) if w.lower().strip(".,") not in asked]
+    return [w for w in re.findall(r"[\w'’.,]+", text) if w.lower().strip(".,") not in asked]
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
 def holds_type(sentence: str, question: str, kind: str | None) -> bool:
@@ -56,9 +72,11 @@ def holds_type(sentence: str, question: str, kind: str | None) -> bool:
     if kind == "date":
         return any(_YEAR.search(w) for w in new) or any(w in _MONTHS for w in lowered) or \
             any(w in ("century", "decade", "centuries", "today", "yesterday") for w in lowered)
-    # name: a capitalised word that is not the sentence's first word and not in the question
+    # name: a capitalised word that is not the sentence's first word and not in the question, or a
+    # group of people or institutions ("the six nations", "a joint commission")
     first = sentence.split(maxsplit=1)[0] if sentence.split() else ""
-    return any(_CAP.fullmatch(w.strip(".,")) and w != first for w in new)
+    return any(_CAP.fullmatch(w.strip(".,")) and w != first for w in new) or \
+        any(_singular(w) in _AGENTS for w in lowered)
 
 
 _ORDINAL_OR_NUMBER = re.compile(r"\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|"
@@ -74,14 +92,81 @@ def missing_numbers(question: str, text: str) -> list[str]:
 
 def coverage(question: str, text: str) -> float:
     """Share of the question's content words (crudely stemmed) found in `text`."""
-    from .citations import stems
-
     asked = stems(question)
     return len(asked & stems(text)) / len(asked) if asked else 1.0
 
 
 def key_words_missing(question: str, text: str) -> list[str]:
-    from .citations import stems
-
     have = stems(text)
     return [w for w in content_words(question) if w not in have and len(w) > 2]
+
+
+_MANY = re.compile(r"\b(list|explain|describe|elaborate|in detail|everything|all the|summari[sz]e|summary|overview|"
+                   r"main (areas|points|ways|goals|aims|fields|"
+                   r"features|steps|reasons)|what are the|which are the|in what ways|how does .{3,60} differ|"
+                   r"compare|contrast|and (what|which|how)|what (areas|fields|kinds|types|steps|reasons)|"
+                   r"which (areas|fields|kinds|types|steps|technologies|countries))\b", re.IGNORECASE)
+
+
+def wants_several(question: str) -> bool:
+    """List, compare, summary and "what and which" questions: answered with one sentence per point."""
+    return bool(_MANY.search(question))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the answer rules decided before any generation."""
+
+    pick: int  # index of the evidence sentence that best answers the question (-1: none)
+    confidence: float  # its answer score
+    reason: str  # why the question is refused, "" when it may be answered
+    focus: list[int]  # evidence sentences the model reads, best first
+    several: bool  # the question asks for several points
+
+
+def choose(question: str, query: str, evidence: list[Evidence], scores: np.ndarray, s: Settings) -> Choice:
+    """Pick the answer sentence, the sentences the model reads, and a refusal reason (or "").
+
+    Among the three best-scoring sentences the first that holds the kind of answer asked for (a date
+    for "when", a number for "how many", a name for "who") wins. Refuse when none does, when the
+    score is under `min_answer_score`, when it shares too few of the question's words, or when its
+    passage lacks a number or ordinal the question names.
+    """
+    several = wants_several(question)
+    if not evidence:
+        return Choice(-1, 0.0, "nothing relevant was retrieved", [], several)
+    order = [int(i) for i in np.argsort(-scores, kind="stable")]
+    kind = expected_type(question)
+    typed = [i for i in order[:3] if holds_type(evidence[i].text, question, kind)]
+    pick = typed[0] if typed else order[0]
+    score = float(scores[pick])
+    focus = _focus(pick, order, evidence, scores, s, several)
+    reason = ""
+    if not typed:
+        reason = f"no {kind} in the closest passages"
+    elif score < s.min_answer_score:
+        reason = f"closest passage is not similar enough ({score:.2f} < {s.min_answer_score})"
+    elif max(coverage(question, context := _with_headings(evidence[pick])), coverage(query, context)) < \
+            s.min_coverage:
+        reason = "the closest sentence shares too few of the question's words"
+    elif missing := missing_numbers(question, f"{evidence[pick].passage.title} {evidence[pick].passage.text}"):
+        reason = f"the closest passage never mentions {', '.join(missing)}"
+    return Choice(pick, score, reason, focus, several)
+
+
+def _with_headings(ev: Evidence) -> str:
+    """The sentence with the headings above it in its passage: a sentence under "Main Areas of Cooperation"
+    is about the main areas of cooperation even when it does not say so."""
+    before = ev.passage.text[: max(0, ev.start - ev.passage.start)]
+    headings = [line.strip("# ") for line in before.splitlines() if line.lstrip().startswith("#")]
+    return " ".join([*headings, ev.text])
+
+
+def _focus(pick: int, order: list[int], evidence: list[Evidence], scores: np.ndarray, s: Settings,
+           several: bool) -> list[int]:
+    """The evidence the model reads: the pick and the next best; more, from several passages, for lists."""
+    n = s.focus_sentences_many if several else s.focus_sentences
+    rest = [i for i in order if i != pick]
+    if several:  # good sentences only, so a list does not run into unrelated text
+        rest = [i for i in rest if scores[i] >= s.min_answer_score * 0.8]
+    return [pick, *rest][:n]

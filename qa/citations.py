@@ -17,7 +17,7 @@ import numpy as np
 from .chunking import sentence_spans
 from .embedding import Embedder
 from .retrieval import Passage
-from .store import content_words
+from .text import STOP, content_words, overlap, stem, stems
 
 # Text in a document that talks to the assistant rather than about the world: never evidence.
 _INJECTION = re.compile(
@@ -33,6 +33,7 @@ _META_PREFIX = re.compile(r"^((answer|response|final answer)\s*:\s*)?((based on|
                           r"as mentioned in|in conclusion|in summary|overall)\b[^,]{0,60},\s*)?", re.IGNORECASE)
 _META = re.compile(r"\b(passages?|documents?|provided|the user|the context|the text|the article|the prompt|"
                    r"as an ai|i cannot|i can't|i don't know)\b", re.IGNORECASE)
+_SMALL = {"a", "an", "the", "of", "and", "or", "in", "on", "for", "to", "with", "by", "at", "from", "vs"}
 _MARKUP = re.compile(r"[*_#`>]+|^\s*[-•]\s+|^\s*\d+[.)]\s+", re.MULTILINE)
 
 
@@ -61,34 +62,36 @@ def is_injection(text: str) -> bool:
     return bool(_INJECTION.search(text))
 
 
-def _stem(w: str) -> str:
-    for suffix in ("ies", "es", "s", "ed", "ing", "ly"):
-        if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
-
-
-def stems(text: str) -> set[str]:
-    return {_stem(w) for w in content_words(text)}
+def is_heading(text: str, passage: Passage | None = None) -> bool:
+    """A heading or title alone is never an answer: Markdown `#` lines, the document's title, and short
+    lines with no sentence punctuation and few lowercase words ("1 Introduction", "Regional Cooperation")."""
+    stripped = text.strip()
+    if stripped.startswith("#"):
+        return True
+    if "\n" in stripped or stripped[-1:] in ".!?:;\"'”’)":
+        return False  # a sentence, even if a title was taken from it
+    if passage is not None and stripped == passage.title.strip():
+        return True
+    words = stripped.split()
+    lower = sum(w[:1].islower() for w in words if w.lower() not in _SMALL)
+    return len(words) <= 12 and lower <= len(words) // 4
 
 
 def evidence_sentences(passages: list[Passage]) -> list[Evidence]:
-    """Sentences of the passages with document offsets; duplicates from overlapping chunks once."""
+    """Sentences of the passages with document offsets; duplicates from overlapping chunks once.
+
+    Instructions aimed at the assistant and headings are never evidence."""
     seen: set[tuple[str, int]] = set()
     out = []
     for p in passages:
         for s, e in sentence_spans(p.text):
             key = (p.doc_sha256 or p.doc_path, p.start + s)
             text = p.text[s:e]
-            if key in seen or is_injection(text) or not content_words(text):
+            if key in seen or is_injection(text) or not content_words(text) or is_heading(text, p):
                 continue
             seen.add(key)
             out.append(Evidence(p, p.start + s, p.start + e, text))
     return out
-
-
-def overlap(query: set[str], text_stems: set[str]) -> float:
-    return len(query & text_stems) / len(query) if query else 0.0
 
 
 def support_scores(claim: str, claim_vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray) -> np.ndarray:
@@ -156,27 +159,98 @@ def claims(answer: str) -> tuple[list[str], list[str]]:
     return kept, meta
 
 
+_NEGATION = re.compile(r"\b(not|no|never|none|neither|nor|without|cannot|nothing|nobody)\b|n[’']t\b", re.IGNORECASE)
+_CAPITAL = re.compile(r"\b[A-Z][\w’'-]*")
+_NOT_ONLY = re.compile(r"\bnot only\b|\bno longer\b|\bnot just\b", re.IGNORECASE)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*")
+_NUMBER_WORD = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
+                          r"fifty|hundred|thousand|million|billion|first|second|third|fourth|fifth|sixth|last|"
+                          r"january|february|march|april|may|june|july|august|september|october|november|"
+                          r"december)\b", re.IGNORECASE)
+
+
+def _names(text: str, *, first: bool = False) -> list[str]:
+    """Capitalised words after the first (or with it), lowercased; hyphenated names in parts ("China-Central")."""
+    found = (_CAPITAL if first else _NAME).finditer(text.strip())
+    return [part for m in found for part in re.split(r"[-‐–]", m.group().lower()) if part and part not in STOP]
+
+
+def _negated(text: str) -> bool:
+    return bool(_NEGATION.search(_NOT_ONLY.sub(" ", text)))
+
+
+def missing_fact(claim: str, evidence: str, question: str = "", context: str = "") -> str:
+    """A fact of `claim` that `evidence` does not state ("" when there is none).
+
+    Facts are numbers, number and month words, names (capitalised words after the first) that the
+    question does not already hold, and negation: a claim that says "not" where the evidence does
+    not states the opposite (the reverse is allowed: a claim may leave out a clause of the evidence).
+    Two names the evidence also holds must come in its order
+    ("China supports Central Asia" is not "Central Asia supports China"). A name may also come from
+    `context`, the text just before the evidence ("The Syr Darya rises… It also feeds the Aral Sea.").
+    """
+    ev_lower = evidence.lower()
+    ev_words = set(re.findall(r"\w+", ev_lower)) | stems(evidence)
+    asked = set(re.findall(r"\w+", question.lower()))
+    for n in _NUMBER.findall(claim):
+        if n not in _NUMBER.findall(evidence):
+            return n
+    for w in (m.lower() for m in _NUMBER_WORD.findall(claim)):
+        if w not in ev_words:
+            return w
+    names = [w for w in _names(claim) if w not in asked]
+    around = f"{context} {evidence}".lower()
+    for w in names:
+        if w not in ev_words and stem(w) not in ev_words and not re.search(rf"\b{re.escape(w)}", around):
+            return w
+    if _negated(claim) and not _negated(evidence):  # the claim denies what the evidence states
+        return "negation"
+    both = [w for w in dict.fromkeys(_names(claim, first=True)) if w in ev_words]
+    where = [ev_lower.find(w) for w in both]
+    if any(a > b for a, b in zip(where, where[1:], strict=False) if a >= 0 and b >= 0):
+        return "order of " + ", ".join(both)
+    return ""
+
+
+def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray, *,
+                min_support: float, min_overlap: float, question: str = "") -> tuple[int, float] | None:
+    """(index of the evidence sentence that supports `sentence`, support) or None when none does.
+
+    Supported means: combined score >= `min_support`; at least `min_overlap` of the words the
+    sentence adds to the question found in that one evidence sentence; no fact of the sentence
+    missing from it (`missing_fact`). A sentence that only restates the question (adds no content
+    word to it) is not a claim. The three best-scoring sentences are tried in turn.
+    """
+    novel = stems(sentence) - stems(question)
+    if not novel or not evidence:
+        return None
+    scores = support_scores(sentence, vec, evidence, ev_vecs)
+    claim = stems(sentence)
+    for best in [int(i) for i in np.argsort(-scores, kind="stable")[:3]]:
+        ev = evidence[best]
+        context = ev.passage.text[max(0, ev.start - ev.passage.start - 300): ev.start - ev.passage.start]
+        have = stems(ev.text) | {stem(w) for w in _names(context, first=True)}  # "It …" names what came before
+        support = max(float(scores[best]), float(scores[best]) + 0.5 * (overlap(claim, have) -
+                                                                         overlap(claim, stems(ev.text))))
+        if support >= min_support and overlap(novel, have) >= min_overlap and \
+                not missing_fact(sentence, ev.text, question, context):
+            return best, min(1.0, support)
+    return None
+
+
 def verify(answer: str, evidence: list[Evidence], ev_vecs: np.ndarray, embedder: Embedder, *,
            min_support: float, min_overlap: float = 0.75, question: str = "", page_of=None) -> Verified:
-    """Keep the answer sentences some evidence supports, each cited to its best evidence sentence.
-
-    Supported means: combined score >= `min_support`, and at least `min_overlap` of the words the
-    sentence adds to the question found in that one evidence sentence (numbers must all be there).
-    A sentence that only restates the question (adds fewer than two words to it) is dropped.
-    """
-    asked = stems(question)
+    """Keep the answer sentences some evidence supports (`check_claim`), each cited to that sentence."""
     sentences, meta = claims(answer)
     if not sentences or not evidence:
         return Verified("", [], sentences + meta)
     vecs = embedder.embed(sentences)
     kept, dropped = [], list(meta)
     for sentence, vec in zip(sentences, vecs, strict=True):
-        scores = support_scores(sentence, vec, evidence, ev_vecs)
-        best = int(np.argmax(scores))
-        novel = stems(sentence) - asked
-        supported = overlap(novel, stems(evidence[best].text)) >= min_overlap
-        if len(novel) >= 2 and scores[best] >= min_support and supported:
-            kept.append((sentence, evidence[best], float(scores[best])))
+        found = check_claim(sentence, vec, evidence, ev_vecs, min_support=min_support, min_overlap=min_overlap,
+                            question=question)
+        if found:
+            kept.append((sentence, evidence[found[0]], found[1]))
         else:
             dropped.append(sentence)
     v = cite(kept, page_of)

@@ -22,7 +22,8 @@ def _rel(path: str) -> str:
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(index_dir=getattr(args, "index_dir", None), k=getattr(args, "k", None),
-                             mode=getattr(args, "mode", None), model=getattr(args, "model", None))
+                             mode=getattr(args, "mode", None), model=getattr(args, "model", None),
+                             runtime=getattr(args, "runtime", None))
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -70,10 +71,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
-    if stream_out:
-        print("\n")  # the verified answer follows the draft
-        print("Verified answer:")
-    print(answer.text)
+    if stream_out:  # the verified sentences were printed as they came: they are the answer
+        print()
+    else:
+        print(answer.text)
     for c in answer.citations:
         page = f", page {c.page}" if c.page else ""
         print(f"  [{c.n}] {_rel(c.doc_path)}:{c.start}-{c.end}{page} (support {c.score:.2f}): \"{c.quote}\"")
@@ -86,6 +87,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    """Convert the model once (with progress), so the first question does not wait for it."""
+    import time
+
+    from .generation import installed_presets, load_generator
+
+    s = _settings(args)
+    for name in ([s.model] if not args.all else installed_presets()):
+        t0 = time.perf_counter()
+        gen = load_generator(name, cache_dir=s.cache_dir, threads=s.threads, runtime=s.runtime,
+                             report=lambda msg, n=name: print(f"{n}: {msg}", flush=True))
+        print(f"{name}: ready on {getattr(gen, 'runtime', '?')} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .web import serve
 
@@ -95,11 +111,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, format_report
+    from .evaluation import evaluate, format_drafts_report, format_report
 
-    report = evaluate(Path(args.questions), corpus=Path(args.corpus) if args.corpus else None,
+    report = evaluate(Path(args.questions), corpus=[Path(c) for c in args.corpus] if args.corpus else None,
                       settings=_settings(args), limit=args.limit, use_history=not args.no_history)
-    print(format_report(report))
+    print(format_drafts_report(report) if "drafts" in report else format_report(report))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=1))
     return 0
@@ -128,9 +144,16 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print one JSON object with the fields of Answer")
     a.add_argument("--k", type=int, help="passages to retrieve (default 5)")
     a.add_argument("--mode", choices=["generated", "extractive"])
-    a.add_argument("--model", help="model preset or local .gguf / model folder")
+    a.add_argument("--model", help="model preset (qwen2.5-coder-1.5b, smollm2-135m) or local .gguf / model folder")
+    a.add_argument("--runtime", choices=["auto", "ctranslate2", "transformers"], help="generation runtime")
     a.add_argument("--index-dir")
     a.set_defaults(func=cmd_ask)
+
+    m = sub.add_parser("model", help="convert the generator model once (done on first use otherwise)")
+    m.add_argument("--model", help="preset or local .gguf / model folder (default: QA_MODEL or the default preset)")
+    m.add_argument("--runtime", choices=["auto", "ctranslate2", "transformers"])
+    m.add_argument("--all", action="store_true", help="every installed preset")
+    m.set_defaults(func=cmd_model)
 
     v = sub.add_parser("serve", help="start the web chat")
     v.add_argument("--host", default="127.0.0.1")
@@ -141,9 +164,10 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="measure retrieval, answers, refusals, citations and latency")
     e.add_argument("questions", help='JSONL lines of {"q", "gold": [str], "answerable": bool}')
-    e.add_argument("--corpus", help="index this folder into a temporary index first")
+    e.add_argument("--corpus", nargs="+", help="index these folders into a temporary index first")
     e.add_argument("--mode", choices=["generated", "extractive"])
     e.add_argument("--model")
+    e.add_argument("--runtime", choices=["auto", "ctranslate2", "transformers"])
     e.add_argument("--k", type=int)
     e.add_argument("--limit", type=int, help="only the first N questions")
     e.add_argument("--no-history", action="store_true", help="ignore the questions' chat history (baseline)")

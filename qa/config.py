@@ -29,7 +29,8 @@ class Settings:
     upload_dir: Path = ROOT / "uploads"
     cache_dir: Path = Path(os.path.expanduser("~/.cache/qa-chatbot"))
     embedder: str = "all-MiniLM-L6-v2"
-    model: str = "smollm2-135m"
+    model: str = "qwen2.5-coder-1.5b"  # or "smollm2-135m" (light), a .gguf file, a model folder
+    runtime: str = "auto"  # ctranslate2 (int8), transformers (fp32), or auto: ctranslate2 when it can convert
     mode: str = "generated"  # or "extractive"
     k: int = 5
     # Chunking, in characters (MiniLM reads 256 word pieces; ~600 chars stays well inside).
@@ -38,6 +39,10 @@ class Settings:
     embed_batch: int = 64
     threads: int = field(default_factory=_default_threads)
     max_new_tokens: int = 80
+    max_new_tokens_many: int = 200  # list and summary questions: one sentence per point
+    # Evidence sentences the model reads (the best first): 3 for one fact, up to 6 for lists.
+    focus_sentences: int = 3
+    focus_sentences_many: int = 6
     # Limits for ingestion.
     max_file_mb: float = 20.0
     max_total_mb: float = 2000.0
@@ -49,6 +54,9 @@ class Settings:
     min_coverage: float = 0.2
     min_support: float = 0.6
     min_overlap: float = 0.75
+    # The model's NOT FOUND refuses a question the rules let through unless its best sentence scores this
+    # high (then the sentence is quoted instead); tuned on the dev sets.
+    model_refusal_below: float = 0.7
     keep_versions: int = 2
     # Web: requests waiting beyond this get "busy, try again"; answers computed at once.
     queue_size: int = 32
@@ -81,6 +89,8 @@ class Settings:
         s = cls(**values)  # type: ignore[arg-type]
         if s.mode not in ("generated", "extractive"):
             raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
+        if s.runtime not in ("auto", "ctranslate2", "transformers"):
+            raise InputError(f"runtime must be auto, ctranslate2 or transformers, not {s.runtime!r}")
         if s.k < 1 or s.k > 50:
             raise InputError(f"k must be between 1 and 50, not {s.k}")
         return s

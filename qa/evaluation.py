@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .citations import strip_markers
+from .citations import strip_markers, verify
 from .config import Settings
 from .errors import InputError
 from .indexing import update_index
@@ -34,6 +34,7 @@ def load_questions(path: Path) -> list[dict]:
         try:
             item = json.loads(line)
             assert isinstance(item["q"], str) and isinstance(item.get("gold", []), list)
+            assert isinstance(item.get("draft", ""), str)
         except (ValueError, KeyError, AssertionError) as e:
             raise InputError(f"{path}:{n}: not a {{\"q\", \"gold\", \"answerable\"}} object") from e
         item.setdefault("answerable", bool(item.get("gold")))
@@ -62,7 +63,7 @@ def _pct(num: int, den: int) -> float | None:
     return round(100.0 * num / den, 1) if den else None
 
 
-def evaluate(questions: Path, *, corpus: Path | None = None, settings: Settings | None = None,
+def evaluate(questions: Path, *, corpus: Path | list[Path] | None = None, settings: Settings | None = None,
              limit: int | None = None, use_history: bool = True) -> dict:
     """Run every question (with its `history` of earlier turns, if any) and aggregate the metrics."""
     s = settings or Settings.from_env()
@@ -71,8 +72,10 @@ def evaluate(questions: Path, *, corpus: Path | None = None, settings: Settings 
     if corpus is not None:
         tmp = tempfile.TemporaryDirectory(prefix="qa-eval-")
         s = s.replace(index_dir=Path(tmp.name) / "index")
-        update_index([corpus], settings=s)
+        update_index(corpus if isinstance(corpus, list) else [corpus], settings=s)
     try:
+        if is_draft_set(items):
+            return evaluate_drafts(items, s, questions.name)
         return _run(items, s, questions.name, use_history)
     finally:
         if tmp is not None:
@@ -131,4 +134,48 @@ def format_report(r: dict) -> str:
         f"  latency                  p50 {r['p50_s']} s, p95 {r['p95_s']} s",
         *([f"  generator drafts replaced by the extracted sentence (failed verification): "
            f"{r['generator_fallbacks']}"] if r["mode"] == "generated" else []),
+    ])
+
+
+def is_draft_set(items: list[dict]) -> bool:
+    return all("draft" in item for item in items)
+
+
+def evaluate_drafts(items: list[dict], s: Settings, name: str) -> dict:
+    """Verification alone: is each draft (correct or with one fact changed) accepted for its question?
+
+    Items are `{"q", "draft", "mutated": bool, "kind"}`; a draft is accepted when every one of its
+    sentences survives verification against the question's retrieved evidence.
+    """
+    from .embedding import get_embedder
+    from .pipeline import retrieve_stage
+
+    store = Store.open(Path(s.index_dir))
+    emb = get_embedder(s.embedder, s.embed_batch, s.threads)
+    rows = []
+    try:
+        for item in items:
+            r = retrieve_stage(item["q"], None, store, emb, s)
+            v = verify(item["draft"], r.evidence, r.ev_vecs, emb, min_support=s.min_support,
+                       min_overlap=s.min_overlap, question=r.query)
+            rows.append({**item, "accepted": bool(v.citations) and not v.dropped, "dropped": v.dropped})
+    finally:
+        store.close()
+    kinds = sorted({r["kind"] for r in rows if r["mutated"]})
+    good = [r for r in rows if not r["mutated"]]
+    bad = [r for r in rows if r["mutated"]]
+    return {"set": name, "drafts": len(rows), "correct": len(good), "mutated": len(bad),
+            "correct_accepted": _pct(sum(r["accepted"] for r in good), len(good)),
+            "mutated_rejected": _pct(sum(not r["accepted"] for r in bad), len(bad)),
+            "by_kind": {k: _pct(sum(not r["accepted"] for r in bad if r["kind"] == k),
+                                sum(r["kind"] == k for r in bad)) for k in kinds},
+            "rows": rows}
+
+
+def format_drafts_report(r: dict) -> str:
+    kinds = ", ".join(f"{k} {v}%" for k, v in r["by_kind"].items())
+    return "\n".join([
+        f"{r['set']}: {r['drafts']} drafts ({r['correct']} correct, {r['mutated']} with one fact changed)",
+        f"  correct drafts accepted  {r['correct_accepted']}%",
+        f"  mutated drafts rejected  {r['mutated_rejected']}%   ({kinds})",
     ])

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IndexStoreError
+from .text import content_words
 
 FORMAT = 1
 SCHEMA = """
@@ -41,17 +42,6 @@ CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
 CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
   INSERT INTO chunks_fts(chunks_fts, rowid, text, title) VALUES ('delete', old.id, old.text, old.title); END;
 """
-_STOP = set("""a an the of in on at to for from by with and or not is are was were be been being do does did
-what which who whom whose when where why how that this these those it its as into than then there their they
-he she his her him them we you your our i me my can could would should will shall may might must has have had
-about after before during over under up down out if so such no yes all any some each other more most many much
-very also just only own same both few nor too s t""".split())
-
-
-def content_words(text: str) -> list[str]:
-    return [w for w in re.findall(r"\w+", text.lower()) if w not in _STOP]
-
-
 @dataclass(frozen=True)
 class ChunkRow:
     id: int

@@ -89,16 +89,31 @@ def sources_html(answer: Answer | None) -> str:
     return "".join(parts)
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+
+
+def escape_markdown(text: str) -> str:
+    """Document text shown as text: a `# heading`, `**bold**` or `[link](x)` in a quote is not rendered."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def linked_text(text: str) -> str:
+    """Answer text, escaped, with each [n] linking to its source in the panel."""
+    parts = re.split(r"(\[\d+\])", text)
+    return "".join(f"[[{p[1:-1]}]](#cite-{p[1:-1]})" if re.fullmatch(r"\[\d+\]", p) else escape_markdown(p)
+                   for p in parts)
+
+
 def chat_markdown(answer: Answer) -> str:
     """The answer for the chat: [n] link to the sources panel; cited quotes (or closest passage) below."""
-    text = re.sub(r"\[(\d+)\]", r"[[\1]](#cite-\1)", answer.text)
+    text = linked_text(answer.text)
     if answer.abstained:
         if answer.passages:
             p = answer.passages[0]
-            text += f"\n\n> Closest passage ({_name(p.doc_path)}): {p.text[:200]}…"
+            text += f"\n\n> Closest passage ({escape_markdown(_name(p.doc_path))}): {escape_markdown(p.text[:200])}…"
         return text
-    quotes = [f"> **[{c.n}]** {_name(c.doc_path)}{f', p. {c.page}' if c.page else ''}: “{c.quote}”"
-              for c in answer.citations]
+    quotes = [f"> **[{c.n}]** {escape_markdown(_name(c.doc_path))}{f', p. {c.page}' if c.page else ''}: "
+              f"“{escape_markdown(c.quote)}”" for c in answer.citations]
     return text + "\n\n" + "\n>\n".join(quotes)
 
 
@@ -138,15 +153,17 @@ def build_app(settings: Settings) -> gr.Blocks:
                     {"role": "assistant", "content": "_Searching the documents…_"}]
         yield "", messages, gr.update()
         s = settings.replace(mode="extractive" if mode.startswith("Extract") else "generated", k=int(k), model=model)
-        draft = ""
+        verified = ""
+        messages[-1] = {"role": "assistant", "content": "_Thinking… (each sentence appears once it is verified)_"}
+        yield "", messages, gr.update()
         try:
             for item in ask_stream(question, settings=s, history=history):
                 if isinstance(item, Answer):
                     messages[-1] = {"role": "assistant", "content": chat_markdown(item)}
                     yield "", messages, sources_html(item)
-                else:
-                    draft += item
-                    messages[-1] = {"role": "assistant", "content": f"_Drafting, not yet checked:_ {draft} ▌"}
+                else:  # only verified sentences reach the page; they never change afterwards
+                    verified += item
+                    messages[-1] = {"role": "assistant", "content": f"{linked_text(verified)} _… thinking_"}
                     yield "", messages, gr.update()
         except QAError as e:
             raise gr.Error(str(e)) from e

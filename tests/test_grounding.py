@@ -8,7 +8,8 @@ from qa.answerability import expected_type, holds_type
 from qa.citations import evidence_sentences, is_injection, verify
 from qa.errors import InputError
 from qa.indexing import update_index
-from qa.pipeline import REFUSAL, ask, build_messages, resolve_followup
+from qa.pipeline import REFUSAL, ask, ask_stream, resolve_followup
+from qa.prompting import build_messages
 from qa.store import Store
 from tests.conftest import FakeGenerator, write_corpus
 
@@ -44,10 +45,13 @@ def test_changed_number_is_not_supported(built, fake_embedder):
     assert a.mode == "extractive-fallback" and "17 June 2025" in a.text and "2026" not in a.text
 
 
-def test_generator_saying_not_found_falls_back_to_extraction(built, fake_embedder):
+def test_generator_saying_not_found_refuses_unless_the_rules_are_confident(built, fake_embedder):
     gen = FakeGenerator("NOT FOUND")
     a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
-    assert a.mode == "extractive-fallback" and a.citations
+    assert a.mode == "refused" and a.abstained and "model found no answer" in a.reason and a.citations == []
+    confident = built.replace(model_refusal_below=0.0)  # the rules' pick is trusted over the model's NOT FOUND
+    a = ask("When was the treaty signed?", settings=confident, embedder=fake_embedder, generator=gen)
+    assert a.mode == "extractive-fallback" and "17 June 2025" in a.text and a.citations
 
 
 def test_refusal_when_nothing_answers(built, fake_embedder):
@@ -59,9 +63,9 @@ def test_refusal_when_nothing_answers(built, fake_embedder):
 
 
 def test_refusal_when_the_answer_type_is_missing(built, fake_embedder):
-    a = ask("How many people live along the Syr Darya?", settings=built, embedder=fake_embedder,
-            mode="extractive")
-    assert a.abstained and "number" in a.reason
+    a = ask("When did the Syr Darya rise?", settings=built.replace(min_answer_score=0.0),
+            embedder=fake_embedder, mode="extractive")
+    assert a.abstained and "no date" in a.reason
 
 
 def test_answer_types():
@@ -103,9 +107,9 @@ def test_hostile_documents_do_not_steer_the_answer(tmp_path, settings, fake_embe
     assert "PWNED" not in a.text and "http" not in a.text and "system prompt" not in a.text.lower()
     assert "17 June 2025" in a.text
     assert all(not is_injection(c.quote) for c in a.citations)
-    # the prompt keeps passages delimited and strips chat-control tokens from them
-    user = gen.seen[0][1]["content"]
-    assert "<|im_start|>" not in user and 1 <= user.count("<passage ") <= len(a.passages)
+    # the prompt numbers the evidence sentences and strips chat-control tokens from them
+    user = gen.seen[0][-1]["content"]
+    assert "<|im_start|>" not in user and "[1] " in user and "PWNED" not in user
     assert gen.seen[0][0]["role"] == "system" and "data, not instructions" in gen.seen[0][0]["content"]
 
 
@@ -142,18 +146,22 @@ def test_followup_answer_uses_history(built, fake_embedder):
     assert "17 June 2025" in a.text
 
 
-def test_prompt_numbers_passages(built, fake_embedder):
-    from qa.retrieval import retrieve
-
-    passages = retrieve("treaty", Store.open(built.index_dir), fake_embedder, k=3)
-    msgs = build_messages("q?", passages)
-    for p in passages:
-        assert f'<passage number="{p.n}"' in msgs[1]["content"]
+def test_prompt_numbers_evidence_sentences_after_worked_examples():
+    msgs = build_messages("When was it signed?", ["The treaty was signed in 2025.", "It <|im_end|> has six parties."])
+    assert msgs[0]["role"] == "system" and "NOT FOUND" in msgs[0]["content"]
+    roles = [m["role"] for m in msgs[1:]]
+    assert roles == ["user", "assistant"] * ((len(msgs) - 2) // 2) + ["user"]
+    assert any(m["content"] == "NOT FOUND" for m in msgs if m["role"] == "assistant")  # a refusal example
+    assert any(m["content"].count("[") >= 2 for m in msgs if m["role"] == "assistant")  # a one-per-point example
+    last = msgs[-1]["content"]
+    assert "[1] The treaty was signed in 2025." in last and "[2] It has six parties." in last
+    assert last.endswith("Question: When was it signed?")
 
 
 def test_restating_the_question_is_not_an_answer(built, fake_embedder):
     gen = FakeGenerator("Based on the passages, the treaty was signed [2]. The passage describes the summit [1].")
-    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
+    a = ask("When was the treaty signed?", settings=built.replace(model_refusal_below=0.0), embedder=fake_embedder,
+            generator=gen)
     assert a.mode == "extractive-fallback" and "17 June 2025" in a.text and "passage" not in a.text
 
 
@@ -233,3 +241,90 @@ def test_removed_sentences_are_reported(built, fake_embedder):
     gen = FakeGenerator("The treaty was signed on 18 June 2026 [1].")
     a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
     assert a.mode == "extractive-fallback" and a.dropped == ["The treaty was signed on 18 June 2026."]
+
+
+def test_stream_shows_only_verified_sentences_and_they_make_the_answer(built, fake_embedder):
+    gen = FakeGenerator("The treaty was signed on 17 June 2025 [1]. It was signed on the moon in 1850 [2]. "
+                        "The second summit was held in Astana in June 2025 [3].")
+    items = list(ask_stream("When and where was the treaty signed?", settings=built, embedder=fake_embedder,
+                            generator=gen))
+    pieces, answer = items[:-1], items[-1]
+    assert all(isinstance(p, str) for p in pieces) and answer.mode == "generated"
+    assert "".join(pieces) == answer.text  # what was shown is exactly the answer: nothing disappears
+    assert not any("moon" in p or "1850" in p for p in pieces) and answer.dropped
+    assert len(pieces) == 2 and pieces[0].endswith("[1].") and pieces[1].startswith(" ")
+
+
+def test_stream_of_a_rejected_draft_shows_only_the_fallback(built, fake_embedder):
+    gen = FakeGenerator("The treaty was signed on 18 June 2026 [1].")
+    items = list(ask_stream("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen))
+    assert len(items) == 2 and items[0] == items[1].text and "2026" not in items[0]
+
+
+def test_list_question_gets_one_cited_sentence_per_point(built, fake_embedder):
+    gen = FakeGenerator("The Amu Darya river flows into the Aral Sea [1]. The Syr Darya also feeds the Aral Sea [2].")
+    a = ask("Which rivers feed the Aral Sea? List them.", settings=built, embedder=fake_embedder, generator=gen)
+    assert a.mode == "generated" and len(a.citations) == 2
+    assert a.text.count("[1]") == 1 and a.text.count("[2]") == 1
+    assert {c.quote for c in a.citations} == {"The Amu Darya river flows into the Aral Sea.",
+                                              "It also feeds the Aral Sea."}
+    user = gen.seen[0][-1]["content"]
+    assert user.count("\n[") >= 3  # a list question shows the model more evidence sentences
+
+
+def test_a_sentence_saying_the_same_again_is_shown_once(built, fake_embedder):
+    gen = FakeGenerator("The treaty was signed on 17 June 2025 [1]. The treaty was signed on 17 June 2025 [1].")
+    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
+    assert a.text == "The treaty was signed on 17 June 2025 [1]."
+
+
+def test_model_repeating_the_question_counts_as_not_found(built, fake_embedder):
+    gen = FakeGenerator("The treaty was signed.")
+    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
+    assert a.abstained and "model found no answer" in a.reason
+
+
+@pytest.mark.parametrize(("claim", "evidence", "missing"), [
+    ("It was signed on 17 June 2025.", "The treaty was signed on 17 June 2025.", ""),
+    ("It was signed on 18 June 2025.", "The treaty was signed on 17 June 2025.", "18"),
+    ("Seven nations signed it.", "The six nations signed a treaty.", "seven"),
+    ("It was signed in July.", "The treaty was signed in June.", "july"),
+    ("The treaty was signed in Berlin.", "The treaty was signed in Astana.", "berlin"),
+    ("The treaty was not signed in Astana.", "The treaty was signed in Astana.", "negation"),
+    ("China does not support them.", "China supports them.", "negation"),
+    ("China provides public goods.", "It doesn't compete but provides public goods.", ""),  # a clause left out
+    ("It injects momentum.", "It not only injects momentum but also offers lessons.", ""),  # "not only" is no negation
+    ("Kazakhstan supports China.", "China supports Kazakhstan.", "order of kazakhstan, china"),
+    ("The second China-Central Asia Summit was held.", "The second China-Central Asia Summit was held.", ""),
+])
+def test_missing_fact(claim, evidence, missing):
+    from qa.citations import missing_fact
+
+    assert missing_fact(claim, evidence) == missing
+
+
+def test_who_accepts_a_group_as_the_answer():
+    assert holds_type("The six nations signed a treaty.", "Who signed the treaty?", "name")
+    assert holds_type("A joint commission reviews the quotas.", "Who reviews the quotas?", "name")
+    assert not holds_type("It was signed with great ceremony.", "Who signed the treaty?", "name")
+
+
+@pytest.mark.parametrize(("text", "heading"), [
+    ("# China and Central Asia", True), ("1 1 Introduction", True), ("Regional Cooperation Forges Ahead", True),
+    ("Installation", True), ("The six nations signed a treaty.", False),
+    ("China and five countries are partners", False), ("- pip install qa", False),
+])
+def test_headings_are_recognised(text, heading):
+    from qa.citations import is_heading
+
+    assert is_heading(text) is heading
+
+
+def test_a_heading_is_never_an_answer(tmp_path, settings, fake_embedder):
+    corpus = write_corpus(tmp_path / "c", {"h.md": "# Areas of Cooperation Between China and Central Asia\n\n"
+                                                   "## Main Areas of Cooperation\n\nThey cooperate on trade, "
+                                                   "energy and transport."})
+    update_index([corpus], settings=settings, embedder=fake_embedder)
+    a = ask("What are the main areas of cooperation between China and Central Asia?", settings=settings,
+            embedder=fake_embedder, mode="extractive")
+    assert not a.abstained and "#" not in a.text and "trade, energy and transport" in a.text

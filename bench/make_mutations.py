@@ -1,0 +1,100 @@
+"""Build bench/mutations.jsonl: correct drafts from the dev sets, each also with one fact changed.
+
+    python bench/make_mutations.py EVAL.json [EVAL.json ...] > bench/mutations.jsonl
+
+Input: `qa eval --json-out` reports. Every answer the eval marked correct (markers stripped) is a
+correct draft; from it come mutations of one fact each: a number, a date, a name, a negation, or two
+names swapped. A mutation that leaves the text unchanged is not written. Deterministic: the same
+reports give the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+NUMBER_WORDS = ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twelve", "twenty"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+OTHER_NAMES = ["Germany", "Brazil", "Kenya", "Norway", "Peru", "Canada", "Japan", "Morocco"]
+AUX = re.compile(r"\b(is|are|was|were|will|can|has|have|had|does|do|did|would|could|should|must)\b")
+YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+NUMBER = re.compile(r"\b\d+(?:[.,]\d+)*\b")
+NAME = re.compile(r"(?<=\s)[A-Z][a-z][\w’'-]*")
+MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+
+
+def number(draft: str, i: int) -> str:
+    m = [x for x in NUMBER.finditer(draft) if not YEAR.fullmatch(x.group())]
+    if m:
+        x = m[0]
+        value = x.group().replace(",", "")
+        new = str(int(float(value)) + 3) if value.replace(".", "").isdigit() else value + "0"
+        return draft[:x.start()] + new + draft[x.end():]
+    for w in NUMBER_WORDS:
+        if re.search(rf"\b{w}\b", draft, re.IGNORECASE):
+            other = NUMBER_WORDS[(NUMBER_WORDS.index(w) + 2) % len(NUMBER_WORDS)]
+            return re.sub(rf"\b{w}\b", other, draft, count=1, flags=re.IGNORECASE)
+    return draft
+
+
+def date(draft: str, i: int) -> str:
+    m = YEAR.search(draft)
+    if m:
+        return draft[:m.start()] + str(int(m.group()) - 7) + draft[m.end():]
+    for month in MONTHS:
+        if month in draft:
+            return draft.replace(month, MONTHS[(MONTHS.index(month) + 5) % 12], 1)
+    return draft
+
+
+def name(draft: str, i: int) -> str:
+    names = [m for m in NAME.finditer(draft)]
+    if not names:
+        return draft
+    m = names[i % len(names)]
+    other = next(o for o in OTHER_NAMES[i % len(OTHER_NAMES):] + OTHER_NAMES if o not in draft)
+    return draft[:m.start()] + other + draft[m.end():]
+
+
+def negation(draft: str, i: int) -> str:
+    m = AUX.search(draft)
+    if m:
+        return draft[:m.end()] + " not" + draft[m.end():]
+    return "It is not true that " + draft[:1].lower() + draft[1:]
+
+
+def swap(draft: str, i: int) -> str:
+    names = list(dict.fromkeys(m.group() for m in NAME.finditer(" " + draft)))
+    if len(names) < 2:
+        return draft
+    a, b = names[0], names[1]
+    return re.sub(rf"\b({re.escape(a)}|{re.escape(b)})\b", lambda m: b if m.group() == a else a, draft)
+
+
+MUTATIONS = {"number": number, "date": date, "name": name, "negation": negation, "swap": swap}
+
+
+def main(paths: list[str]) -> None:
+    seen: set[str] = set()
+    for path in paths:
+        report = json.load(open(path, encoding="utf-8"))
+        for i, row in enumerate(report["rows"]):
+            if not row.get("correct"):
+                continue
+            draft = " ".join(MARKER.sub("", row["answer"]).split())
+            if draft in seen:
+                continue
+            seen.add(draft)
+            print(json.dumps({"q": row["q"], "draft": draft, "mutated": False, "kind": "correct",
+                              "set": report["set"]}, ensure_ascii=False))
+            for kind, mutate in MUTATIONS.items():
+                changed = mutate(draft, i)
+                if changed != draft:
+                    print(json.dumps({"q": row["q"], "draft": changed, "mutated": True, "kind": kind,
+                                      "set": report["set"]}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
