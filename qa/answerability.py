@@ -101,10 +101,12 @@ def key_words_missing(question: str, text: str) -> list[str]:
     return [w for w in content_words(question) if w not in have and len(w) > 2]
 
 
+LIST_FLOOR = 0.8  # list evidence: answer score at least this share of min_answer_score
 _MANY = re.compile(r"\b(list|explain|describe|elaborate|in detail|everything|all the|summari[sz]e|summary|overview|"
                    r"main (areas|points|ways|goals|aims|fields|"
                    r"features|steps|reasons)|what are the|which are the|in what ways|how does .{3,60} differ|"
-                   r"compare|contrast|and (what|which|how)|what (areas|fields|kinds|types|steps|reasons)|"
+                   r"compare|contrast|and (what|which|how|when|where|who|whom|why)|"
+                   r"what (areas|fields|kinds|types|steps|reasons)|"
                    r"which (areas|fields|kinds|types|steps|technologies|countries))\b", re.IGNORECASE)
 
 
@@ -154,6 +156,18 @@ def choose(question: str, query: str, evidence: list[Evidence], scores: np.ndarr
     return Choice(pick, score, reason, focus, several)
 
 
+def on_topic(index: int, scores: np.ndarray, choice: Choice, s: Settings) -> bool:
+    """May a draft sentence supported by evidence sentence `index` be part of the answer?
+
+    The model sometimes answers with a true sentence about something else ("China exemplifies…" for
+    "which technologies…?"). For one-fact questions the supporting sentence must score at least
+    `on_topic_ratio` of the rules' pick; for lists, at least the floor used to choose list evidence.
+    """
+    if choice.several:
+        return bool(scores[index] >= s.min_answer_score * LIST_FLOOR)
+    return bool(scores[index] >= s.on_topic_ratio * choice.confidence)
+
+
 def _with_headings(ev: Evidence) -> str:
     """The sentence with the headings above it in its passage: a sentence under "Main Areas of Cooperation"
     is about the main areas of cooperation even when it does not say so."""
@@ -168,5 +182,5 @@ def _focus(pick: int, order: list[int], evidence: list[Evidence], scores: np.nda
     n = s.focus_sentences_many if several else s.focus_sentences
     rest = [i for i in order if i != pick]
     if several:  # good sentences only, so a list does not run into unrelated text
-        rest = [i for i in rest if scores[i] >= s.min_answer_score * 0.8]
+        rest = [i for i in rest if scores[i] >= s.min_answer_score * LIST_FLOOR]
     return [pick, *rest][:n]

@@ -31,6 +31,9 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # that is still about "the passage" or "the user" after that is not a claim and is dropped.
 _META_PREFIX = re.compile(r"^((answer|response|final answer)\s*:\s*)?((based on|according to|as stated in|"
                           r"as mentioned in|in conclusion|in summary|overall)\b[^,]{0,60},\s*)?", re.IGNORECASE)
+_META_SUFFIX = re.compile(r",?\s*(according to|as (stated|mentioned|described) in|in) (the|these|this) "
+                          r"(article|passages?|sources?|text|documents?|context)(?=\s*(\[\d+\])?\s*[.!?]?\s*$)",
+                          re.IGNORECASE)
 _META = re.compile(r"\b(passages?|documents?|provided|the user|the context|the text|the article|the prompt|"
                    r"as an ai|i cannot|i can't|i don't know)\b", re.IGNORECASE)
 _SMALL = {"a", "an", "the", "of", "and", "or", "in", "on", "for", "to", "with", "by", "at", "from", "vs"}
@@ -148,7 +151,7 @@ def claims(answer: str) -> tuple[list[str], list[str]]:
     """Split generated text into claim sentences (markup and "based on the passage" removed) and meta talk."""
     kept, meta = [], []
     for raw in split_sentences(_MARKUP.sub(" ", answer)):
-        sentence = " ".join(_META_PREFIX.sub("", strip_markers(raw)).split())
+        sentence = " ".join(_META_SUFFIX.sub("", _META_PREFIX.sub("", strip_markers(raw))).split())
         sentence = sentence[:1].upper() + sentence[1:]
         if not content_words(sentence) or sentence.endswith(":"):
             meta.append(raw) if sentence else None

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .answerability import Choice, choose
+from .answerability import Choice, choose, on_topic
 from .citations import Citation, Evidence, answer_scores, check_claim, cite, claims, evidence_sentences, is_injection
 from .config import Settings
 from .documents import page_at
@@ -136,7 +136,7 @@ def compose(question: str, r: Retrieved, choice: Choice, gen: Generator, s: Sett
 
 
 def verified_sentences(pieces: Iterator[str], question: str, r: Retrieved, emb: Embedder, s: Settings,
-                       dropped: list[str], state: dict) -> Iterator[tuple[str, Evidence, float]]:
+                       dropped: list[str], state: dict, choice: Choice) -> Iterator[tuple[str, Evidence, float]]:
     """Check each draft sentence as soon as it is complete; yield (sentence, evidence, support) for the kept.
 
     `state["not_found"]` is set when the model says it found no answer (generation stops there)."""
@@ -148,14 +148,14 @@ def verified_sentences(pieces: Iterator[str], question: str, r: Retrieved, emb: 
             return
         sentences = _sentences(draft)
         for text in sentences[done:-1]:  # the last one may still be growing
-            yield from _check(text, question, r, emb, s, dropped, state)
+            yield from _check(text, r, emb, s, dropped, state, choice)
         done = max(done, len(sentences) - 1)
     state["finished"] = True
     if is_not_found(draft) and not done:
         state["not_found"] = True
         return
     for text in _sentences(draft)[done:]:
-        yield from _check(text, question, r, emb, s, dropped, state)
+        yield from _check(text, r, emb, s, dropped, state, choice)
 
 
 def _sentences(draft: str) -> list[str]:
@@ -164,8 +164,8 @@ def _sentences(draft: str) -> list[str]:
     return split_sentences(draft)
 
 
-def _check(raw: str, question: str, r: Retrieved, emb: Embedder, s: Settings, dropped: list[str],
-           state: dict) -> Iterator[tuple[str, Evidence, float]]:
+def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, dropped: list[str], state: dict,
+           choice: Choice) -> Iterator[tuple[str, Evidence, float]]:
     kept, meta = claims(raw)
     dropped.extend(meta)
     for sentence in kept:
@@ -176,7 +176,7 @@ def _check(raw: str, question: str, r: Retrieved, emb: Embedder, s: Settings, dr
             state["claims"] = state.get("claims", 0) + 1
         found = check_claim(sentence, emb.embed([sentence])[0], r.evidence, r.ev_vecs, min_support=s.min_support,
                             min_overlap=s.min_overlap, question=r.query)
-        if found:
+        if found and on_topic(found[0], r.scores, choice, s):
             yield sentence, r.evidence[found[0]], found[1]
         else:
             dropped.append(sentence)
@@ -236,7 +236,7 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     try:
         gen = generator or get_generator(s.model, s.cache_dir, s.threads, s.runtime)
         pieces = _timed(compose(question, r, choice, gen, s), timings, t1)
-        for part in verified_sentences(pieces, question, r, emb, s, dropped, state):
+        for part in verified_sentences(pieces, question, r, emb, s, dropped, state, choice):
             if _repeats(part, kept):
                 continue
             kept.append(part)

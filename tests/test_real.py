@@ -1,4 +1,6 @@
-"""Integration: the packaged MiniLM, the SmolLM2 GGUF, real FAISS and SQLite on disk."""
+"""Integration: the packaged MiniLM, the Qwen and SmolLM2 GGUFs on CTranslate2, real FAISS and SQLite on disk."""
+
+import re
 
 import pytest
 
@@ -23,8 +25,9 @@ def test_years_question(real_settings, mode):
     assert any("2025 and 2026" in c.quote for c in a.citations)
     _check(a, real_settings)
     assert a.timings["total"] > 0 and "retrieve" in a.timings
-    if mode == "generated":
-        assert a.mode in ("generated", "extractive-fallback")
+    if mode == "generated":  # Qwen writes the answer and it survives verification
+        assert a.mode == "generated" and len(a.text.split()) <= 15, a.text
+        assert 0 < a.timings["first_sentence"] <= a.timings["total"]
 
 
 def test_python_api_names(real_settings):
@@ -41,14 +44,35 @@ def test_unanswerable_is_refused(real_settings):
     assert a.abstained and a.citations == [] and "don't say" in a.text
 
 
+def test_who_question_answered_with_a_group(real_settings):
+    a = qa.ask("Who signed the treaty?", settings=real_settings)
+    assert not a.abstained and "six nations" in a.text and a.mode == "generated"
+    _check(a, real_settings)
+
+
+def test_list_question_streams_one_cited_sentence_per_point(real_settings):
+    items = list(qa.ask_stream("What did the six nations sign, and what did it legally cement?",
+                               settings=real_settings))
+    answer = items[-1]
+    assert "".join(items[:-1]) == answer.text and answer.mode == "generated"
+    assert "good-neighborliness" in answer.text and "lasting friendship" in answer.text
+    assert all(re.search(r"\[\d+\]\W*$", s) for s in re.split(r"(?<=[.!?])\s+", answer.text)), answer.text
+    _check(answer, real_settings)
+
+
+def test_model_says_not_found_for_a_near_miss(real_settings):
+    a = qa.ask("How much did China invest in new energy projects in Central Asia?", settings=real_settings)
+    assert a.abstained and a.reason
+
+
 def test_models_load_once_per_process(real_settings):
     from qa.embedding import _load_embedder
-    from qa.generation import _load_generator
+    from qa.generation import _cached
 
     qa.ask(YEARS_Q, settings=real_settings)
-    e, g = _load_embedder.cache_info(), _load_generator.cache_info()
+    e, g = _load_embedder.cache_info(), _cached.cache_info()
     qa.ask("What acts as a stabilizing anchor?", settings=real_settings)
-    assert _load_embedder.cache_info().misses == e.misses and _load_generator.cache_info().misses == g.misses
+    assert _load_embedder.cache_info().misses == e.misses and _cached.cache_info().misses == g.misses
 
 
 def test_concurrent_first_loads_do_not_collide(tmp_path):
@@ -56,10 +80,10 @@ def test_concurrent_first_loads_do_not_collide(tmp_path):
     import concurrent.futures
 
     from qa.embedding import _load_embedder, get_embedder
-    from qa.generation import _load_generator, get_generator
+    from qa.generation import _cached, get_generator
 
     _load_embedder.cache_clear()
-    _load_generator.cache_clear()
+    _cached.cache_clear()
     s = qa.Settings.from_env()
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(get_embedder, s.embedder, s.embed_batch, s.threads) for _ in range(2)]
@@ -69,24 +93,88 @@ def test_concurrent_first_loads_do_not_collide(tmp_path):
     assert loaded[0].embed(["hello"]).shape == (1, loaded[0].dim)
 
 
-def test_warm_model_loads_from_safetensors_cache(real_settings):
-    from qa.generation import PRESETS, _converted_dir
+def test_presets_convert_once_into_the_cache(real_settings):
+    from qa.generation import PRESETS
+    from qa.generation.models import resolve
 
-    folder, gguf, sha = _converted_dir("smollm2-135m", real_settings.cache_dir)
-    assert (folder / "model.safetensors").is_file() and (folder / "config.json").is_file()
-    assert gguf is not None and gguf.suffix == ".gguf" and sha == PRESETS["smollm2-135m"].sha256
+    for name in ("smollm2-135m", "qwen2.5-coder-1.5b"):
+        src = resolve(name, real_settings.cache_dir)
+        assert src.gguf is not None and src.gguf.suffix == ".gguf" and src.sha256 == PRESETS[name].sha256
+        assert (src.hf_dir / "config.json").is_file() and list(src.hf_dir.glob("*.safetensors"))
+        assert (src.ct2_dir / "model.bin").is_file() and (src.ct2_dir / "tokenizer.json").is_file()
+        assert not list(src.ct2_dir.parent.glob(f".{src.ct2_dir.name}.tmp-*"))  # no half-written conversions
+
+
+def test_low_memory_int8_conversion_matches_ctranslate2s_own(tmp_path, real_settings):
+    """Our weight-by-weight int8 pass writes the same weights as the CTranslate2 converter's own pass:
+    greedy generation from both is token for token the same."""
+    import ctranslate2
+    from ctranslate2.converters import TransformersConverter
+
+    from qa.generation import load_generator
+    from qa.generation.models import resolve
+
+    src = resolve("smollm2-135m", real_settings.cache_dir)
+    theirs = tmp_path / "ct2"
+    TransformersConverter(str(src.hf_dir)).convert(str(theirs), quantization="int8")
+    ours = load_generator("smollm2-135m", cache_dir=real_settings.cache_dir, threads=2, runtime="ctranslate2")
+    static, tokens = ours.prompt_tokens([{"role": "user", "content": "Name three rivers of Central Asia."}])
+    assert static is None  # a single turn has no reusable prefix
+    reference = ctranslate2.Generator(str(theirs), compute_type="int8")
+    a = reference.generate_batch([tokens], max_length=24, sampling_topk=1)[0].sequences_ids[0]
+    b = ours.model.generate_batch([tokens], max_length=24, sampling_topk=1)[0].sequences_ids[0]
+    assert a == b and len(a) > 3
+
+
+def test_runtimes_agree_on_the_easy_question(real_settings):
+    """transformers (fp32) and CTranslate2 (int8) both answer through the same Generator protocol."""
+    from qa.generation import load_generator
+    from qa.prompting import build_messages
+
+    msgs = build_messages("Which years were designated?", ["The years 2025 and 2026 were designated as the "
+                                                            "Years of High-Quality Development."])
+    for runtime in ("transformers", "ctranslate2"):
+        gen = load_generator("smollm2-135m", cache_dir=real_settings.cache_dir, threads=2, runtime=runtime)
+        assert gen.runtime == runtime
+        assert "2025" in "".join(gen.stream(msgs, max_new_tokens=30))
+
+
+def test_static_prompt_prefix_is_the_worked_examples(real_settings):
+    from qa.generation import get_generator
+    from qa.prompting import build_messages
+
+    gen = get_generator(real_settings.model, real_settings.cache_dir, real_settings.threads)
+    static, rest = gen.prompt_tokens(build_messages("When?", ["It happened in 2025."]))
+    assert static and rest and gen.tokenizer.convert_tokens_to_string(rest).count("2025") == 1
+    again, _ = gen.prompt_tokens(build_messages("Who?", ["Someone did it."]))
+    assert again == static  # the same for every question, so its state is computed once
 
 
 def test_tampered_gguf_is_refused(tmp_path):
     from qa.errors import ModelError
-    from qa.generation import prepare_model
+    from qa.generation import load_generator
 
     fake = tmp_path / "m.gguf"
     fake.write_bytes(b"GGUF" + b"\x00" * 64)
     with pytest.raises(ModelError, match="m.gguf"):
-        prepare_model(str(fake), tmp_path / "cache")
+        load_generator(str(fake), cache_dir=tmp_path / "cache", threads=1)
     with pytest.raises(ModelError, match="not a preset"):
-        prepare_model("no-such-model", tmp_path / "cache")
+        load_generator("no-such-model", cache_dir=tmp_path / "cache", threads=1)
+    with pytest.raises(ModelError, match="runtime"):
+        load_generator("smollm2-135m", cache_dir=tmp_path / "cache", threads=1, runtime="onnx")
+
+
+def test_preset_with_a_wrong_hash_is_refused(tmp_path, monkeypatch):
+    import dataclasses
+
+    from qa.errors import ModelError
+    from qa.generation import models
+
+    bad = dataclasses.replace(models.PRESETS["smollm2-135m"], sha256="0" * 64)
+    monkeypatch.setitem(models.PRESETS, "smollm2-135m", bad)
+    with pytest.raises(ModelError, match="sha256"):
+        models.gguf_to_hf(models.resolve("smollm2-135m", tmp_path / "cache"), lambda _: None)
+    assert not list((tmp_path / "cache" / "models").glob("*"))  # nothing half-converted is left
 
 
 def test_build_add_remove_list_api(tmp_path):
