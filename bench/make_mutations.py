@@ -22,6 +22,7 @@ AUX = re.compile(r"\b(is|are|was|were|will|can|has|have|had|does|do|did|would|co
 YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 NUMBER = re.compile(r"\b\d+(?:[.,]\d+)*\b")
 NAME = re.compile(r"(?<=\s)[A-Z][a-z][\w’'-]*")
+ENTITY = re.compile(r"[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
 MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
@@ -65,12 +66,22 @@ def negation(draft: str, i: int) -> str:
     return "It is not true that " + draft[:1].lower() + draft[1:]
 
 
+def _starts_sentence(text: str, at: int) -> bool:
+    return at == 0 or text[:at].rstrip().endswith((".", "!", "?"))
+
+
 def swap(draft: str, i: int) -> str:
-    names = list(dict.fromkeys(m.group() for m in NAME.finditer(" " + draft)))
-    if len(names) < 2:
+    """Two different entities (runs of capitalised words) trade places: "China supports Kyrgyzstan" ->
+    "Kyrgyzstan supports China"."""
+    found = [m for m in ENTITY.finditer(draft) if " " in m.group() or not _starts_sentence(draft, m.start())]
+    pairs = [(a, b) for a in found for b in found if a.end() < b.start() and a.group().lower() not in
+             b.group().lower() and b.group().lower() not in a.group().lower()
+             and draft[a.end():b.start()].strip(" ,") not in ("and", "or", "")  # "A and B" = "B and A"
+             and draft.count(a.group()) == 1 and draft.count(b.group()) == 1]
+    if not pairs:
         return draft
-    a, b = names[0], names[1]
-    return re.sub(rf"\b({re.escape(a)}|{re.escape(b)})\b", lambda m: b if m.group() == a else a, draft)
+    a, b = pairs[0]
+    return draft[:a.start()] + b.group() + draft[a.end():b.start()] + a.group() + draft[b.end():]
 
 
 MUTATIONS = {"number": number, "date": date, "name": name, "negation": negation, "swap": swap}

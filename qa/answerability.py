@@ -23,7 +23,7 @@ _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve
 _MONTHS = ("january february march april may june july august september october november december "
            "jan feb mar apr jun jul aug sep sept oct nov dec").split()
 _Q_NUMBER = re.compile(r"\bhow (many|much|long|far|old|large|big|tall|high|often|fast|deep|wide|heavy)\b|"
-                       r"\bwhat (percentage|percent|number|proportion|amount|fraction|size|age|rank)\b|"
+                       r"\bwhat (percentage|percent|number|proportion|share|amount|fraction|size|age|rank)\b|"
                        r"\b(population|cost|price|revenue|budget)\b.*\?", re.IGNORECASE)
 _Q_DATE = re.compile(r"^\s*when\b|\b(what|which|in what|in which) (year|years|date|day|month|century|decade|"
                      r"era|period|time)\b|\bwhen (did|was|were|is|does|do|will)\b", re.IGNORECASE)

@@ -164,6 +164,9 @@ def claims(answer: str) -> tuple[list[str], list[str]]:
 
 _NEGATION = re.compile(r"\b(not|no|never|none|neither|nor|without|cannot|nothing|nobody)\b|n[’']t\b", re.IGNORECASE)
 _CAPITAL = re.compile(r"\b[A-Z][\w’'-]*")
+_OPENERS = {"however", "moreover", "additionally", "furthermore", "also", "together", "overall", "finally",
+            "first", "second", "third", "instead", "meanwhile", "yes", "no", "here", "there", "yet", "thus"}
+_POSSESSIVE = re.compile(r"[’']s?$")
 _NOT_ONLY = re.compile(r"\bnot only\b|\bno longer\b|\bnot just\b", re.IGNORECASE)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]*")
 _NUMBER_WORD = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
@@ -175,11 +178,31 @@ _NUMBER_WORD = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|
 def _names(text: str, *, first: bool = False) -> list[str]:
     """Capitalised words after the first (or with it), lowercased; hyphenated names in parts ("China-Central")."""
     found = (_CAPITAL if first else _NAME).finditer(text.strip())
-    return [part for m in found for part in re.split(r"[-‐–]", m.group().lower()) if part and part not in STOP]
+    return [part for m in found for part in re.split(r"[-‐–]", _POSSESSIVE.sub("", m.group().lower()))
+            if part and part not in STOP]
 
 
-def _negated(text: str) -> bool:
-    return bool(_NEGATION.search(_NOT_ONLY.sub(" ", text)))
+def _negated_words(text: str) -> list[str]:
+    """The content word each negation applies to ("does not engage in" -> "engage"), "" if none follows."""
+    text = _NOT_ONLY.sub(" ", text)
+    out = []
+    for m in _NEGATION.finditer(text):
+        after = [w for w in re.findall(r"\w+", text[m.end():m.end() + 60].lower()) if w not in STOP][:1]
+        out.append(stem(after[0]) if after else "")
+    return out
+
+
+def _negations_match(claim: str, evidence: str) -> bool:
+    """Every negation of the claim is one the evidence makes too, about the same word, and no more of them."""
+    said, found = _negated_words(claim), _negated_words(evidence)
+    return len(said) <= len(found) and all(w in found for w in said)
+
+
+def _opening_name(text: str) -> list[str]:
+    """The first word when it is capitalised and not a common opener ("Peru also offers…" names Peru)."""
+    m = re.match(r"\s*([A-Z][\w’'-]*)", text)
+    word = _POSSESSIVE.sub("", m.group(1).lower()) if m else ""
+    return [word] if word and word not in STOP and word not in _OPENERS else []
 
 
 def missing_fact(claim: str, evidence: str, question: str = "", context: str = "") -> str:
@@ -201,12 +224,12 @@ def missing_fact(claim: str, evidence: str, question: str = "", context: str = "
     for w in (m.lower() for m in _NUMBER_WORD.findall(claim)):
         if w not in ev_words:
             return w
-    names = [w for w in _names(claim) if w not in asked]
+    names = [w for w in _names(claim) + _opening_name(claim) if w not in asked]
     around = f"{context} {evidence}".lower()
     for w in names:
         if w not in ev_words and stem(w) not in ev_words and not re.search(rf"\b{re.escape(w)}", around):
             return w
-    if _negated(claim) and not _negated(evidence):  # the claim denies what the evidence states
+    if not _negations_match(claim, evidence):  # the claim denies what the evidence states
         return "negation"
     both = [w for w in dict.fromkeys(_names(claim, first=True)) if w in ev_words]
     where = [ev_lower.find(w) for w in both]
@@ -215,14 +238,21 @@ def missing_fact(claim: str, evidence: str, question: str = "", context: str = "
     return ""
 
 
+def _unseen(words: set[str], seen: set[str]) -> set[str]:
+    """`words` not in `seen`, allowing a shared 5-letter stem ("partnering" ~ "partnership")."""
+    prefixes = {w[:5] for w in seen if len(w) >= 5}
+    return {w for w in words - seen if len(w) < 5 or w[:5] not in prefixes}
+
+
 def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray, *,
                 min_support: float, min_overlap: float, question: str = "") -> tuple[int, float] | None:
     """(index of the evidence sentence that supports `sentence`, support) or None when none does.
 
     Supported means: combined score >= `min_support`; at least `min_overlap` of the words the
     sentence adds to the question found in that one evidence sentence; no fact of the sentence
-    missing from it (`missing_fact`). A sentence that only restates the question (adds no content
-    word to it) is not a claim. The three best-scoring sentences are tried in turn.
+    missing from it (`missing_fact`); every word it repeats from the question found in its passage. A
+    sentence that only restates the question (adds no content word to it) is not a claim. The three
+    best-scoring sentences are tried in turn.
     """
     novel = stems(sentence) - stems(question)
     if not novel or not evidence:
@@ -235,7 +265,10 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
         have = stems(ev.text) | {stem(w) for w in _names(context, first=True)}  # "It …" names what came before
         support = max(float(scores[best]), float(scores[best]) + 0.5 * (overlap(claim, have) -
                                                                          overlap(claim, stems(ev.text))))
-        if support >= min_support and overlap(novel, have) >= min_overlap and \
+        # words the claim takes from the question must be in the passage: "The six nations proposed the
+        # treaty" for "who proposed the treaty?" is not supported by "The six nations signed a treaty".
+        echoed = _unseen(claim & stems(question), stems(ev.passage.text) | stems(ev.passage.title))
+        if support >= min_support and overlap(novel, have) >= min_overlap and not echoed and \
                 not missing_fact(sentence, ev.text, question, context):
             return best, min(1.0, support)
     return None

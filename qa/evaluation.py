@@ -9,12 +9,13 @@ and it was not refused. Citation validity re-reads each quote at its offsets in 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from .citations import strip_markers, verify
+from .citations import split_sentences, strip_markers, verify
 from .config import Settings
 from .errors import InputError
 from .indexing import update_index
@@ -59,6 +60,14 @@ def citation_valid(answer: Answer, store: Store) -> list[bool]:
     return out
 
 
+def _cited_share(a: Answer) -> float:
+    """Share of the answer's sentences that carry a [n] marker (1.0 for a refusal)."""
+    if a.abstained:
+        return 1.0
+    sentences = split_sentences(a.text)
+    return sum(bool(re.search(r"\[\d+\]", x)) for x in sentences) / len(sentences) if sentences else 0.0
+
+
 def _pct(num: int, den: int) -> float | None:
     return round(100.0 * num / den, 1) if den else None
 
@@ -97,7 +106,9 @@ def _run(items: list[dict], s: Settings, name: str, use_history: bool = True) ->
             "hit": any(g in _norm(p.text) for p in a.passages for g in gold) if gold else False,
             "correct": (not a.abstained) and bool(gold) and all(g in text for g in gold),
             "words": len(strip_markers(a.text).split()), "seconds": seconds, "confidence": a.confidence,
-            "valid": citation_valid(a, store), "answer": a.text})
+            "valid": citation_valid(a, store), "answer": a.text, "reason": a.reason,
+            "near_miss": bool(item.get("near_miss")), "cited_sentences": _cited_share(a),
+            "first_sentence_s": a.timings.get("first_sentence")})
     store.close()
     ans = [r for r in rows if r["answerable"]]
     una = [r for r in rows if not r["answerable"]]
@@ -115,6 +126,13 @@ def _run(items: list[dict], s: Settings, name: str, use_history: bool = True) ->
         "citations": len(valid), "citation_validity": _pct(sum(valid), len(valid)),
         "p50_s": round(statistics.median(lat), 3), "p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3),
         "generator_fallbacks": sum(r["mode"] == "extractive-fallback" for r in rows),
+        "generated_share": _pct(sum(r["mode"] == "generated" for r in ans if not r["abstained"]),
+                                sum(not r["abstained"] for r in ans)),
+        "near_miss_refused": _pct(sum(r["abstained"] for r in una if r["near_miss"]),
+                                  sum(r["near_miss"] for r in una)),
+        "every_sentence_cited": _pct(sum(r["cited_sentences"] == 1.0 for r in rows), len(rows)),
+        "first_sentence_p50_s": (round(statistics.median(f), 3) if (f := [r["first_sentence_s"] for r in rows
+                                                                           if r["first_sentence_s"]]) else None),
         "rows": rows,
     }
 
@@ -132,7 +150,11 @@ def format_report(r: dict) -> str:
         f"  false refusals           {f(r['false_refusals'], '%')}",
         f"  citation validity        {f(r['citation_validity'], '%')} of {r['citations']} citations",
         f"  latency                  p50 {r['p50_s']} s, p95 {r['p95_s']} s",
-        *([f"  generator drafts replaced by the extracted sentence (failed verification): "
+        f"  every sentence cited     {f(r['every_sentence_cited'], '%')} of answers",
+        *([f"  near misses refused      {f(r['near_miss_refused'], '%')}"] if r["near_miss_refused"] is not None
+          else []),
+        *([f"  answers written by the model {f(r['generated_share'], '%')} (first verified sentence p50 "
+           f"{f(r['first_sentence_p50_s'], ' s')}); drafts replaced by the extracted sentence: "
            f"{r['generator_fallbacks']}"] if r["mode"] == "generated" else []),
     ])
 

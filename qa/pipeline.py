@@ -257,6 +257,11 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
         yield REFUSAL
         yield finish([], "refused", "the model found no answer in the closest sentences")
         return
+    if state.get("finished") and choice.confidence < s.fallback_min_score:
+        yield REFUSAL
+        yield finish([], "refused", "nothing the model wrote could be verified, and the closest sentence is "
+                                    f"not similar enough ({choice.confidence:.2f} < {s.fallback_min_score})")
+        return
     answer = finish(_extract(question, r, choice, s), "extractive-fallback")
     yield answer.text
     yield answer

@@ -131,3 +131,31 @@ def test_phone_width_layout(browser, server):
     assert pg.locator("#ask").is_visible()
     pg.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
     ctx.close()
+
+
+def test_list_question_streams_verified_sentences_one_citation_per_point(page):
+    """Sentences appear once verified and never change; the answer to a two-part question cites each point."""
+    import re
+    import time
+
+    _ask(page, "What did the six nations sign, and what did it legally cement?")
+    bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
+    seen: list[str] = []
+    deadline = time.time() + 180
+    while time.time() < deadline and page.locator("#sources details.citation").count() == 0:
+        if bot.count():
+            seen.append(bot.inner_text())
+        time.sleep(0.1)
+    expect(page.locator("#sources details.citation").first).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "list-answer.png"), full_page=True)
+    final = bot.inner_text()
+    assert any("Thinking" in s for s in seen)  # the indicator shows while nothing is verified yet
+    partial = [s.split("… thinking")[0].strip() for s in seen if "… thinking" in s]
+    for earlier, later in zip(partial, partial[1:], strict=False):  # shown text only grows
+        assert later.startswith(earlier)
+    assert all(final.startswith(p) for p in partial)
+    answer = final.split("\n")[0]
+    assert "good-neighborliness" in answer and "lasting friendship" in answer
+    sentences = [x for x in re.split(r"(?<=[.!?])\s+", answer) if x]
+    assert len(sentences) >= 2 and all(re.search(r"\[\d+\]", x) for x in sentences)
+    assert page.locator("#sources details.citation").count() >= 1

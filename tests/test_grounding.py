@@ -292,7 +292,12 @@ def test_model_repeating_the_question_counts_as_not_found(built, fake_embedder):
     ("The treaty was signed in Berlin.", "The treaty was signed in Astana.", "berlin"),
     ("The treaty was not signed in Astana.", "The treaty was signed in Astana.", "negation"),
     ("China does not support them.", "China supports them.", "negation"),
-    ("China provides public goods.", "It doesn't compete but provides public goods.", ""),  # a clause left out
+    ("China provides public goods.", "China doesn't compete but provides public goods.", ""),  # a clause left out
+    ("China does not provide public goods.", "China doesn't compete but provides public goods.", "negation"),
+    ("China does not not compete.", "China doesn't compete.", "negation"),
+    ("Peru also offers lessons.", "It also offers lessons.", "peru"),  # a name as the first word
+    ("However, it offers lessons.", "It also offers lessons.", ""),
+    ("China's model avoids divisions.", "China’s model avoids divisions.", ""),
     ("It injects momentum.", "It not only injects momentum but also offers lessons.", ""),  # "not only" is no negation
     ("Kazakhstan supports China.", "China supports Kazakhstan.", "order of kazakhstan, china"),
     ("The second China-Central Asia Summit was held.", "The second China-Central Asia Summit was held.", ""),
