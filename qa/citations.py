@@ -87,13 +87,33 @@ def evidence_sentences(passages: list[Passage]) -> list[Evidence]:
     seen: set[tuple[str, int]] = set()
     out = []
     for p in passages:
-        for s, e in sentence_spans(p.text):
+        for s, e in _with_lists(p.text, sentence_spans(p.text)):
             key = (p.doc_sha256 or p.doc_path, p.start + s)
             text = p.text[s:e]
             if key in seen or is_injection(text) or not content_words(text) or is_heading(text, p):
                 continue
             seen.add(key)
             out.append(Evidence(p, p.start + s, p.start + e, text))
+    return out
+
+
+_ITEM = re.compile(r"^\s*([-*•]|\d+[.)])\s+")
+
+
+def _with_lists(text: str, spans: list[tuple[int, int]], limit: int = 600) -> list[tuple[int, int]]:
+    """A sentence that introduces a list ("…running tools like:") and its items are one piece of
+    evidence, so an answer quoting it is not cut where the list begins."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        s, e = spans[i]
+        j = i + 1
+        if text[s:e].rstrip().endswith(":"):
+            while j < len(spans) and _ITEM.match(text[spans[j][0]:spans[j][1]]) and spans[j][1] - s <= limit:
+                e = spans[j][1]
+                j += 1
+        out.append((s, e))
+        i = j
     return out
 
 

@@ -88,6 +88,49 @@ def _title_from_text(text: str, fallback: str) -> str:
     return fallback
 
 
+_BLOCK = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "pre", "blockquote", "dt", "dd", "div", "section",
+          "article", "main", "body", "figcaption", "caption", "table", "ul", "ol", "dl", "td", "th", "header",
+          "address", "details", "summary"}
+_CELL = {"td", "th"}
+
+
+def _html_blocks(root) -> list[tuple[str, str]]:
+    """(kind, text) per block of the page in reading order: inline markup joined into its paragraph,
+    list items as "- item", headings as "# heading", table rows as "cell | cell"."""
+    from bs4 import NavigableString
+
+    blocks: list[tuple[object, list[str]]] = []
+    for string in root.find_all(string=True):
+        if not isinstance(string, NavigableString) or type(string).__name__ in ("Comment", "Doctype"):
+            continue
+        parent = string.parent
+        cell = None
+        while parent is not None and (parent.name not in _BLOCK or parent.name in _CELL):
+            if parent.name in _CELL and cell is None:
+                cell = parent
+            parent = parent.parent
+        text = re.sub(r"\s+", " ", str(string))
+        if not blocks or blocks[-1][0] is not parent:
+            blocks.append((parent, [], None))
+        block, parts, last_cell = blocks[-1]
+        if cell is not None and last_cell is not None and cell is not last_cell and parts:
+            parts.append(" | ")
+        parts.append(text)
+        blocks[-1] = (block, parts, cell if cell is not None else last_cell)
+    out = []
+    for block, parts, _ in blocks:
+        text = " ".join("".join(parts).split())
+        if not text:
+            continue
+        name = getattr(block, "name", "")
+        if name == "li":
+            text = f"- {text}"
+        elif name in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            text = f"{'#' * int(name[1])} {text}"
+        out.append((name, text))
+    return out
+
+
 def _read_html(data: bytes, name: str) -> tuple[str, str | None]:
     from bs4 import BeautifulSoup
 
@@ -96,8 +139,43 @@ def _read_html(data: bytes, name: str) -> tuple[str, str | None]:
     for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template"]):
         tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
-    blocks = [re.sub(r"[ \t\r\f\v]+", " ", b).strip() for b in root.get_text("\n").split("\n")]
-    return _clean("\n\n".join(b for b in blocks if b), name), title
+    parts: list[str] = []
+    prev = ""
+    for kind, text in _html_blocks(root):
+        # consecutive list items and table rows stay together; other blocks are paragraphs
+        sep = "\n" if kind == prev and kind in ("li", "tr") else "\n\n"
+        parts.append((sep if parts else "") + text)
+        prev = kind
+    return _clean("".join(parts), name), title
+
+
+# A numbered section heading on its own line ("2.1 Installing the pump") becomes its own paragraph, so it
+# is recognised as a heading instead of running into the first sentence below it.
+_SECTION = re.compile(r"(?m)^(\d{1,2}(?:\.\d{1,2})*\.?[ \t]+[A-Z][^.!?:\n]{0,80})$(?=\n\S)")
+_PAGE_NUMBER = re.compile(r"^\s*(page\s*)?[-–]?\s*\d{1,4}\s*[-–]?\s*(/\s*\d{1,4}|of\s+\d{1,4})?\s*$", re.IGNORECASE)
+
+
+def strip_running_lines(pages: list[str], edge: int = 2) -> list[str]:
+    """Remove page headers and footers: lines among the first or last `edge` of a page that recur (digits
+    aside) on at least half of the pages, and lines that are only a page number. Without this a header
+    runs into the page's first sentence ("1 1 Introduction This document describes…")."""
+    def key(line: str) -> str:
+        return re.sub(r"\d+", "#", " ".join(line.split()).lower())
+
+    lines = [p.split("\n") for p in pages]
+    counts: dict[str, int] = {}
+    for page in lines:
+        body = [i for i, t in enumerate(page) if t.strip()]
+        for k in {key(page[i]) for i in body[:edge] + body[-edge:]}:
+            counts[k] = counts.get(k, 0) + 1
+    running = {k for k, n in counts.items() if len(pages) >= 2 and n >= max(2, (len(pages) + 1) // 2)}
+    out = []
+    for page in lines:
+        body = [i for i, t in enumerate(page) if t.strip()]
+        edges = set(body[:edge] + body[-edge:])
+        out.append("\n".join(t for i, t in enumerate(page)
+                             if not (i in edges and (key(t) in running or _PAGE_NUMBER.match(t)))))
+    return out
 
 
 def _read_pdf(data: bytes, name: str) -> tuple[str, tuple[int, ...], str | None]:
@@ -115,6 +193,7 @@ def _read_pdf(data: bytes, name: str) -> tuple[str, tuple[int, ...], str | None]
         raise DocumentError(f"{name}: unreadable PDF ({type(e).__name__}: {e})".splitlines()[0][:200]) from e
     if not "".join(pages_text).strip():
         raise DocumentError(f"{name}: PDF has no text layer (scanned images?); run OCR first")
+    pages_text = [_SECTION.sub(r"\1\n", p) for p in strip_running_lines(pages_text)]
     starts, parts, pos = [], [], 0
     for t in pages_text:
         starts.append(pos)

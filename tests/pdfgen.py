@@ -1,4 +1,4 @@
-"""Write small, valid PDFs by hand for tests (one text line per page, or no text at all)."""
+"""Write small, valid PDFs by hand for tests (lines of text per page, split on "\\n", or no text at all)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def make_pdf(pages: list[str], *, break_xref: bool = False) -> bytes:
     for i, text in enumerate(pages):
         objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
                     f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode())
-        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode() if text else b""
+        lines = [t.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for t in text.split("\n")]
+        shown = " ".join(f"({t}) Tj 0 -16 Td" for t in lines)  # one line of text per "\n"
+        stream = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode() if text else b""
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     out = bytearray(b"%PDF-1.4\n")

@@ -105,3 +105,33 @@ def test_docx_paragraphs_and_tables():
 def test_unsupported_suffix():
     with pytest.raises(DocumentError, match="unsupported file type .exe"):
         parse(b"MZ", "x.exe")
+
+
+def test_html_keeps_sentences_whole_and_marks_lists_tables_and_headings():
+    html = b"""<html><head><title>Tools</title></head><body><nav>menu</nav><main><h2>Running tools</h2>
+    <p>The agent can <b>additionally</b> support running tools like:</p>
+    <ul><li>a <code>shell</code> command</li><li>a Python interpreter</li></ul>
+    <table><tr><th>Option</th><th>Default</th></tr><tr><td>timeout</td><td>30 s</td></tr></table>
+    <div>Loose text <span>here</span>.</div></main></body></html>"""
+    text = parse(html, "t.html").text
+    assert "## Running tools" in text
+    assert "The agent can additionally support running tools like:\n\n- a shell command\n- a Python interpreter" in text
+    assert "Option | Default\ntimeout | 30 s" in text and "Loose text here." in text and "menu" not in text
+
+
+def test_pdf_running_headers_footers_and_page_numbers_are_removed():
+    pages = ["ACME Manual v2\n1 Introduction\nThis document describes the pump.\nPage 1 of 3",
+             "ACME Manual v2\n2.1 Running the pump\nThe pump runs at 50 Hz.\nPage 2 of 3",
+             "ACME Manual v2\nThe valve opens at 3 bar.\n3"]
+    doc = parse(make_pdf(pages), "m.pdf")
+    assert "ACME" not in doc.text and "Page" not in doc.text and not doc.text.rstrip().endswith("3")
+    assert "1 Introduction\n\nThis document describes the pump." in doc.text  # heading is its own paragraph
+    assert "2.1 Running the pump\n\nThe pump runs at 50 Hz." in doc.text
+    assert doc.text[doc.pages[1]:].lstrip().startswith("2.1 Running")  # page offsets follow the cleaned text
+
+
+def test_lines_that_recur_on_few_pages_are_kept():
+    from qa.documents import strip_running_lines
+
+    pages = ["Safety first.\nThe pump runs.", "Other text.\nThe valve opens.", "More.\nThe end."]
+    assert strip_running_lines(pages) == pages

@@ -333,3 +333,18 @@ def test_a_heading_is_never_an_answer(tmp_path, settings, fake_embedder):
     a = ask("What are the main areas of cooperation between China and Central Asia?", settings=settings,
             embedder=fake_embedder, mode="extractive")
     assert not a.abstained and "#" not in a.text and "trade, energy and transport" in a.text
+
+
+def test_a_list_and_the_sentence_introducing_it_are_one_piece_of_evidence(tmp_path, settings, fake_embedder):
+    page = (b"<html><body><main><p>The agent can additionally support running tools like:</p>"
+            b"<ul><li>a shell command</li><li>a Python interpreter</li></ul><p>It was released in 2024.</p>"
+            b"</main></body></html>")
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "tools.html").write_bytes(page)
+    update_index([folder], settings=settings, embedder=fake_embedder)
+    a = ask("Which tools can the agent additionally support running?", settings=settings, embedder=fake_embedder,
+            mode="extractive")
+    assert not a.abstained and "shell command" in a.text and "Python interpreter" in a.text
+    c = a.citations[0]
+    assert _doc_text(settings, c)[c.start:c.end] == c.quote and c.quote.endswith("a Python interpreter")
