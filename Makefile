@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 
 # Convert the default model once (GGUF -> safetensors -> CTranslate2 int8, ~2 min, < 4.2 GiB); later runs: instant.
 model: $(STAMP)
-	$(QA) model
+	$(QA) model --all
 
 index: model
 	$(QA) index

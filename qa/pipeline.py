@@ -1,10 +1,11 @@
 """`ask`: a question answered in stages, each a small function with a typed result.
 
-    retrieve  -> Retrieved   passages (dense + BM25, fused), their sentences, answer scores
-    choose    -> Choice      answer rules: the answer sentence, what the model reads, or a refusal
-    compose   -> str pieces  the local model's draft, from numbered evidence sentences
-    verify    -> Sentences   each completed draft sentence checked against the evidence as it streams
-    cite      -> Answer      verified sentences with [n] markers, exact quotes and offsets
+    retrieve_stage     -> Retrieved    passages (dense + BM25, fused), their sentences, answer scores
+    choose             -> Choice       answer rules: the answer sentence, what the model reads, or a refusal
+    compose            -> str pieces   the local model's draft, from numbered evidence sentences
+    verified_sentences -> (sentence, evidence, support)  each completed draft sentence checked as it streams
+    conclude           -> mode         the model's answer, a refusal, or the quoted best sentence
+    cite               -> Answer       verified sentences with [n] markers, exact quotes and offsets
 
 `ask_stream` yields only verified text: a sentence appears once it has passed verification and
 never disappears; the pieces joined are exactly `Answer.text`. When the model finds nothing
@@ -26,7 +27,17 @@ from pathlib import Path
 import numpy as np
 
 from .answerability import Choice, choose, on_topic
-from .citations import Citation, Evidence, answer_scores, check_claim, cite, claims, evidence_sentences, is_injection
+from .citations import (
+    Citation,
+    Evidence,
+    answer_scores,
+    check_claim,
+    cite,
+    claims,
+    evidence_sentences,
+    is_injection,
+    split_sentences,
+)
 from .config import Settings
 from .documents import page_at
 from .embedding import Embedder, get_embedder
@@ -135,54 +146,60 @@ def compose(question: str, r: Retrieved, choice: Choice, gen: Generator, s: Sett
     yield from gen.stream(build_messages(question, [e.text for e in focus]), max_new_tokens=budget)
 
 
-def verified_sentences(pieces: Iterator[str], question: str, r: Retrieved, emb: Embedder, s: Settings,
-                       dropped: list[str], state: dict, choice: Choice) -> Iterator[tuple[str, Evidence, float]]:
-    """Check each draft sentence as soon as it is complete; yield (sentence, evidence, support) for the kept.
+@dataclass
+class Draft:
+    """What the model's draft came to, filled in while it streams."""
 
-    `state["not_found"]` is set when the model says it found no answer (generation stops there)."""
-    draft, done = "", 0
+    kept: list[tuple[str, Evidence, float]] = field(default_factory=list)  # verified (sentence, evidence, support)
+    dropped: list[str] = field(default_factory=list)  # sentences verification removed
+    claims: int = 0  # sentences that said something beyond the question
+    not_found: bool = False  # the model said NOT FOUND
+    finished: bool = False  # the model ran to the end (False: it failed or was not available)
+
+    @property
+    def found_nothing(self) -> bool:
+        return self.finished and (self.not_found or not self.claims)
+
+
+def verified_sentences(pieces: Iterator[str], r: Retrieved, emb: Embedder, s: Settings, choice: Choice,
+                       draft: Draft) -> Iterator[tuple[str, Evidence, float]]:
+    """Check each draft sentence as soon as it is complete; yield (sentence, evidence, support) for the kept."""
+    text, done = "", 0
     for piece in pieces:
-        draft += piece
-        if not done and is_not_found(draft):
-            state["not_found"] = state["finished"] = True
+        text += piece
+        if not done and is_not_found(text):
+            draft.not_found = draft.finished = True
             return
-        sentences = _sentences(draft)
-        for text in sentences[done:-1]:  # the last one may still be growing
-            yield from _check(text, r, emb, s, dropped, state, choice)
+        sentences = split_sentences(text)
+        for sentence in sentences[done:-1]:  # the last one may still be growing
+            yield from _check(sentence, r, emb, s, choice, draft)
         done = max(done, len(sentences) - 1)
-    state["finished"] = True
-    if is_not_found(draft) and not done:
-        state["not_found"] = True
+    draft.finished = True
+    if is_not_found(text) and not done:
+        draft.not_found = True
         return
-    for text in _sentences(draft)[done:]:
-        yield from _check(text, r, emb, s, dropped, state, choice)
+    for sentence in split_sentences(text)[done:]:
+        yield from _check(sentence, r, emb, s, choice, draft)
 
 
-def _sentences(draft: str) -> list[str]:
-    from .citations import split_sentences
-
-    return split_sentences(draft)
-
-
-def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, dropped: list[str], state: dict,
-           choice: Choice) -> Iterator[tuple[str, Evidence, float]]:
+def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice,
+           draft: Draft) -> Iterator[tuple[str, Evidence, float]]:
     kept, meta = claims(raw)
-    dropped.extend(meta)
+    draft.dropped.extend(meta)
     for sentence in kept:
         if is_injection(sentence):
-            dropped.append(sentence)
+            draft.dropped.append(sentence)
             continue
-        if stems(sentence) - stems(r.query):
-            state["claims"] = state.get("claims", 0) + 1
+        draft.claims += bool(stems(sentence) - stems(r.query))
         found = check_claim(sentence, emb.embed([sentence])[0], r.evidence, r.ev_vecs, min_support=s.min_support,
                             min_overlap=s.min_overlap, question=r.query)
         if found and on_topic(found[0], r.scores, choice, s):
             yield sentence, r.evidence[found[0]], found[1]
         else:
-            dropped.append(sentence)
+            draft.dropped.append(sentence)
 
 
-def _extract(question: str, r: Retrieved, choice: Choice, s: Settings) -> list[tuple[str, Evidence, float]]:
+def _extract(r: Retrieved, choice: Choice, s: Settings) -> list[tuple[str, Evidence, float]]:
     """The extractive answer: the pick, plus up to two more good sentences for list questions."""
     chosen = [choice.pick]
     if choice.several:
@@ -191,80 +208,87 @@ def _extract(question: str, r: Retrieved, choice: Choice, s: Settings) -> list[t
     return [(r.evidence[i].text, r.evidence[i], float(r.scores[i])) for i in chosen]
 
 
-def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | None = None,
-               mode: str | None = None, history: Sequence[Turn] | None = None, settings: Settings | None = None,
-               embedder: Embedder | None = None, generator: Generator | None = None) -> Iterator[str | Answer]:
-    """Yield the answer's verified text as it is produced (str pieces), then the `Answer`."""
-    s = (settings or Settings.from_env()).replace(index_dir=Path(index_dir) if index_dir else None, k=k, mode=mode)
-    if s.mode not in ("generated", "extractive"):
-        raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
-    question = _check_question(question)
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    store = _stores.get(Path(s.index_dir), s.hnsw_ef_search)
-    emb = embedder or get_embedder(s.embedder, s.embed_batch, s.threads)
-    if store.manifest.get("embedder") != getattr(emb, "name", s.embedder):
-        raise QAError(f"the index was built with {store.manifest.get('embedder')}, not {emb.name}; run `qa index`")
-    r = retrieve_stage(question, history, store, emb, s)
-    timings["retrieve"] = time.perf_counter() - t0
-    choice = choose(question, r.query, r.evidence, r.scores, s)
-    page_of = _page_of(store)
-    dropped: list[str] = []
-
-    def finish(parts: list[tuple[str, Evidence, float]], used: str, reason: str = "") -> Answer:
-        timings["total"] = time.perf_counter() - t0
-        if used == "refused":
-            return Answer(question, REFUSAL, True, [], r.passages, timings, used, round(choice.confidence, 3),
-                          reason, dropped)
-        v = cite(parts, page_of)
-        return Answer(question, v.text, False, v.citations, r.passages, timings, used, round(choice.confidence, 3),
-                      "", dropped)
-
-    if choice.reason:
-        yield REFUSAL
-        yield finish([], "refused", choice.reason)
-        return
-    if s.mode == "extractive":
-        answer = finish(_extract(question, r, choice, s), "extractive")
-        yield answer.text
-        yield answer
-        return
-    kept: list[tuple[str, Evidence, float]] = []
-    state: dict = {}
-    shown = ""
+def generate_verified(question: str, r: Retrieved, choice: Choice, emb: Embedder, s: Settings, draft: Draft,
+                      generator: Generator | None, page_of, timings: dict[str, float], t0: float) -> Iterator[str]:
+    """Compose and verify: yield the answer's new verified text each time a sentence passes."""
     t1 = time.perf_counter()
+    shown = ""
     try:
         gen = generator or get_generator(s.model, s.cache_dir, s.threads, s.runtime)
         pieces = _timed(compose(question, r, choice, gen, s), timings, t1)
-        for part in verified_sentences(pieces, question, r, emb, s, dropped, state, choice):
-            if _repeats(part, kept):
+        for part in verified_sentences(pieces, r, emb, s, choice, draft):
+            if _repeats(part, draft.kept):
                 continue
-            kept.append(part)
-            text = cite(kept, page_of).text
+            draft.kept.append(part)
+            text = cite(draft.kept, page_of).text
             timings.setdefault("first_sentence", time.perf_counter() - t0)
             yield text[len(shown):]
             shown = text
     except QAError as e:  # a broken or missing model must not cost the user the answer
         log.warning("generator failed, answering by extraction: %s", e)
     timings["generate"] = time.perf_counter() - t1
-    if kept:
-        yield finish(kept, "generated")
-        return
-    # The model found nothing: it said NOT FOUND, or wrote only the question back ("China invested in
-    # new energy projects" for "how much did China invest…"). Refuse unless the rules are confident.
-    answered = state.get("finished") and not state.get("not_found") and state.get("claims")
-    if state.get("finished") and not answered and choice.confidence < s.model_refusal_below:
-        yield REFUSAL
-        yield finish([], "refused", "the model found no answer in the closest sentences")
-        return
-    if state.get("finished") and choice.confidence < s.fallback_min_score:
-        yield REFUSAL
-        yield finish([], "refused", "nothing the model wrote could be verified, and the closest sentence is "
-                                    f"not similar enough ({choice.confidence:.2f} < {s.fallback_min_score})")
-        return
-    answer = finish(_extract(question, r, choice, s), "extractive-fallback")
-    yield answer.text
+
+
+def conclude(draft: Draft, choice: Choice, s: Settings) -> tuple[str, str]:
+    """(mode, refusal reason) once the draft is done: the model's answer, a refusal, or the quoted sentence.
+
+    The model found nothing when it said NOT FOUND or wrote only the question back ("China invested in
+    new energy projects" for "how much did China invest…"): refuse unless the rules are confident.
+    """
+    if draft.kept:
+        return "generated", ""
+    if draft.found_nothing and choice.confidence < s.model_refusal_below:
+        return "refused", "the model found no answer in the closest sentences"
+    if draft.finished and choice.confidence < s.fallback_min_score:
+        return "refused", ("nothing the model wrote could be verified, and the closest sentence is not similar "
+                           f"enough ({choice.confidence:.2f} < {s.fallback_min_score})")
+    return "extractive-fallback", ""
+
+
+def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | None = None,
+               mode: str | None = None, history: Sequence[Turn] | None = None, settings: Settings | None = None,
+               embedder: Embedder | None = None, generator: Generator | None = None) -> Iterator[str | Answer]:
+    """Yield the answer's verified text as it is produced (str pieces), then the `Answer`.
+
+    The pieces joined are exactly `Answer.text`: nothing shown is ever taken back."""
+    s = (settings or Settings.from_env()).replace(index_dir=Path(index_dir) if index_dir else None, k=k, mode=mode)
+    if s.mode not in ("generated", "extractive"):
+        raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
+    question = _check_question(question)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    store, emb = _open(s, embedder)
+    r = retrieve_stage(question, history, store, emb, s)
+    timings["retrieve"] = time.perf_counter() - t0
+    choice = choose(question, r.query, r.evidence, r.scores, s)
+    page_of = _page_of(store)
+    draft = Draft()
+    if choice.reason:
+        used, reason = "refused", choice.reason
+    elif s.mode == "extractive":
+        used, reason = "extractive", ""
+    else:
+        yield from generate_verified(question, r, choice, emb, s, draft, generator, page_of, timings, t0)
+        used, reason = conclude(draft, choice, s)
+    timings["total"] = time.perf_counter() - t0
+    if used == "refused":
+        answer = Answer(question, REFUSAL, True, [], r.passages, timings, used, round(choice.confidence, 3), reason,
+                        draft.dropped)
+    else:
+        v = cite(draft.kept if used == "generated" else _extract(r, choice, s), page_of)
+        answer = Answer(question, v.text, False, v.citations, r.passages, timings, used, round(choice.confidence, 3),
+                        "", draft.dropped)
+    if used != "generated":  # nothing was streamed: the whole text at once
+        yield answer.text
     yield answer
+
+
+def _open(s: Settings, embedder: Embedder | None) -> tuple[Store, Embedder]:
+    store = _stores.get(Path(s.index_dir), s.hnsw_ef_search)
+    emb = embedder or get_embedder(s.embedder, s.embed_batch, s.threads)
+    if store.manifest.get("embedder") != getattr(emb, "name", s.embedder):
+        raise QAError(f"the index was built with {store.manifest.get('embedder')}, not {emb.name}; run `qa index`")
+    return store, emb
 
 
 def _timed(pieces: Iterator[str], timings: dict[str, float], t1: float) -> Iterator[str]:

@@ -80,3 +80,32 @@ def test_eval_prints_all_metrics(tmp_path):
         assert key in out.stdout
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["accuracy"] == 100.0 and r["refused_unanswerable"] == 100.0 and r["citation_validity"] == 100.0
+
+
+def test_model_command_prepares_a_preset():
+    out = qa("model", "--model", "smollm2-135m", "--runtime", "ctranslate2")
+    assert "smollm2-135m: ready on ctranslate2" in out.stdout
+    bad = qa("model", "--model", "no-such-model", check=False)
+    assert bad.returncode == 5 and "not a preset" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_ask_generated_prints_the_verified_answer(index_dir):
+    out = qa("ask", "Which years were designated as the Years of High-Quality Development?",
+             "--index-dir", str(index_dir))
+    first = out.stdout.splitlines()[0]
+    assert "2025" in first and "2026" in first and "[1]" in first
+    assert "china-central-asia-cooperation.md:" in out.stdout  # the cited span follows
+
+
+def test_eval_of_a_mutation_set_reports_acceptance(tmp_path):
+    qs = tmp_path / "m.jsonl"
+    q = "Which years were designated as the Years of High-Quality Development?"
+    qs.write_text("\n".join(json.dumps(x) for x in [
+        {"q": q, "draft": "2025 and 2026 were designated.", "mutated": False, "kind": "correct"},
+        {"q": q, "draft": "2024 and 2026 were designated.", "mutated": True, "kind": "date"},
+        {"q": q, "draft": "2025 and 2026 were not designated.", "mutated": True, "kind": "negation"}]))
+    out = qa("eval", str(qs), "--corpus", str(ROOT / "corpus"), "--json-out", str(tmp_path / "r.json"))
+    assert "correct drafts accepted" in out.stdout and "mutated drafts rejected" in out.stdout
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["correct_accepted"] == 100.0 and r["mutated_rejected"] == 100.0
+    assert r["by_kind"] == {"date": 100.0, "negation": 100.0}
