@@ -48,6 +48,7 @@ eval: index
 	$(QA) eval ../shared/eval/squad2-dev/questions.jsonl --corpus ../shared/eval/squad2-dev/corpus
 	$(QA) eval bench/followups.jsonl --corpus bench/followups-corpus
 	$(QA) eval bench/questions-synthesis.jsonl --corpus corpus bench/followups-corpus
+	$(QA) eval bench/questions-real.jsonl --corpus bench/real-corpus
 	$(QA) eval bench/mutations.jsonl --corpus corpus bench/followups-corpus ../shared/eval/squad2-dev/corpus
 
 model-qwen: model

@@ -94,6 +94,17 @@ _BLOCK = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "pre", "blockquot
 _CELL = {"td", "th"}
 
 
+_CHROME = re.compile(r"(^|[-_ ])(menu|menubar|navbar|nav|sidebar|breadcrumbs?|toc|search|searchmenu|tagline|"
+                     r"skip-?link|cookie)s?($|[-_ ])", re.IGNORECASE)
+
+
+def _is_chrome(tag) -> bool:
+    if tag.name in ("html", "body", "main", "article") or getattr(tag, "attrs", None) is None:
+        return False
+    names = " ".join([*tag.get("class", []), tag.get("id", "") or "", tag.get("role", "") or ""])
+    return bool(names) and bool(_CHROME.search(names))
+
+
 def _html_blocks(root) -> list[tuple[str, str]]:
     """(kind, text) per block of the page in reading order: inline markup joined into its paragraph,
     list items as "- item", headings as "# heading", table rows as "cell | cell"."""
@@ -138,6 +149,8 @@ def _read_html(data: bytes, name: str) -> tuple[str, str | None]:
     title = soup.title.get_text(strip=True) if soup.title else None
     for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template"]):
         tag.decompose()
+    for tag in soup.find_all(_is_chrome):  # menus, tables of contents, breadcrumbs: site chrome, not content
+        tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     parts: list[str] = []
     prev = ""
@@ -152,6 +165,7 @@ def _read_html(data: bytes, name: str) -> tuple[str, str | None]:
 # A numbered section heading on its own line ("2.1 Installing the pump") becomes its own paragraph, so it
 # is recognised as a heading instead of running into the first sentence below it.
 _SECTION = re.compile(r"(?m)^(\d{1,2}(?:\.\d{1,2})*\.?[ \t]+[A-Z][^.!?:\n]{0,80})$(?=\n\S)")
+_LEADER = re.compile(r"(?:[ \t]*\.){4,}[ \t]*\d*")  # table-of-contents dot leaders ". . . . 12"
 _PAGE_NUMBER = re.compile(r"^\s*(page\s*)?[-–]?\s*\d{1,4}\s*[-–]?\s*(/\s*\d{1,4}|of\s+\d{1,4})?\s*$", re.IGNORECASE)
 
 
@@ -168,7 +182,10 @@ def strip_running_lines(pages: list[str], edge: int = 2) -> list[str]:
         body = [i for i, t in enumerate(page) if t.strip()]
         for k in {key(page[i]) for i in body[:edge] + body[-edge:]}:
             counts[k] = counts.get(k, 0) + 1
-    running = {k for k, n in counts.items() if len(pages) >= 2 and n >= max(2, (len(pages) + 1) // 2)}
+    # a running line recurs on half of a short document's pages, or on a few pages of a long one
+    # (a chapter's own header), always at the top or bottom of the page
+    need = max(2, (len(pages) + 1) // 2) if len(pages) < 6 else max(3, len(pages) // 20)
+    running = {k for k, n in counts.items() if len(pages) >= 2 and n >= need}
     out = []
     for page in lines:
         body = [i for i, t in enumerate(page) if t.strip()]
@@ -193,7 +210,7 @@ def _read_pdf(data: bytes, name: str) -> tuple[str, tuple[int, ...], str | None]
         raise DocumentError(f"{name}: unreadable PDF ({type(e).__name__}: {e})".splitlines()[0][:200]) from e
     if not "".join(pages_text).strip():
         raise DocumentError(f"{name}: PDF has no text layer (scanned images?); run OCR first")
-    pages_text = [_SECTION.sub(r"\1\n", p) for p in strip_running_lines(pages_text)]
+    pages_text = [_SECTION.sub(r"\1\n", _LEADER.sub(" ", p)) for p in strip_running_lines(pages_text)]
     starts, parts, pos = [], [], 0
     for t in pages_text:
         starts.append(pos)

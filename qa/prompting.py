@@ -31,11 +31,19 @@ _EXAMPLES = [
      "The treaty sets quotas for fishing in the strait [1]. It also sets rules for shipping and for "
      "protecting the seabed [3]."),
 ]
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_QUOTE_MARK = re.compile(r"(?m)^\s*>\s?|\*\*|__")
 _SPECIAL = re.compile(r"<\|[^|>]{1,40}\|>|</?(system|user|assistant|s)>", re.IGNORECASE)
 
 
+def _plain(text: str) -> str:
+    """Evidence as the model should read it: one line, no chat-control tokens, no Markdown link or quote syntax."""
+    text = _LINK.sub(r"\1", _SPECIAL.sub(" ", text))
+    return " ".join(_QUOTE_MARK.sub(" ", text).split())
+
+
 def _user(question: str, sentences: list[str]) -> str:
-    lines = [f"[{n}] {' '.join(_SPECIAL.sub(' ', t).split())}" for n, t in enumerate(sentences, 1)]
+    lines = [f"[{n}] {_plain(t)}" for n, t in enumerate(sentences, 1)]
     return "Sources:\n" + "\n".join(lines) + f"\n\nQuestion: {' '.join(question.split())}"
 
 
