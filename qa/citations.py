@@ -117,12 +117,14 @@ def _with_lists(text: str, spans: list[tuple[int, int]], limit: int = 600) -> li
     return out
 
 
-def support_scores(claim: str, claim_vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray) -> np.ndarray:
-    """How well each evidence sentence supports `claim`, in [0, 1]."""
+def support_scores(claim: str, claim_vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray,
+                   question: str = "") -> np.ndarray:
+    """How well each evidence sentence supports `claim`, in [0, 1] (0 when a number of the claim that the
+    question does not name is missing from the sentence)."""
     cw = stems(claim)
     lex = np.array([overlap(cw, stems(e.text)) for e in evidence])
     cos = np.clip(ev_vecs @ claim_vec, 0.0, 1.0)
-    nums = set(_NUMBER.findall(claim))
+    nums = set(_NUMBER.findall(claim)) - set(_NUMBER.findall(question))
     ok = np.array([nums <= set(_NUMBER.findall(e.text)) for e in evidence], dtype=float) if nums else 1.0
     return (0.5 * cos + 0.5 * lex) * ok
 
@@ -225,7 +227,7 @@ def _opening_name(text: str) -> list[str]:
     return [word] if word and word not in STOP and word not in _OPENERS else []
 
 
-def missing_fact(claim: str, evidence: str, question: str = "", context: str = "") -> str:
+def missing_fact(claim: str, evidence: str, question: str = "", context: str = "", passage: str = "") -> str:
     """A fact of `claim` that `evidence` does not state ("" when there is none).
 
     Facts are numbers, number and month words, names (capitalised words after the first) that the
@@ -233,13 +235,15 @@ def missing_fact(claim: str, evidence: str, question: str = "", context: str = "
     not states the opposite (the reverse is allowed: a claim may leave out a clause of the evidence).
     Two names the evidence also holds must come in its order
     ("China supports Central Asia" is not "Central Asia supports China"). A name may also come from
-    `context`, the text just before the evidence ("The Syr Darya rises… It also feeds the Aral Sea.").
+    `context`, the text just before the evidence ("The Syr Darya rises… It also feeds the Aral Sea."), and a
+    number the question names from anywhere in the `passage`.
     """
     ev_lower = evidence.lower()
     ev_words = set(re.findall(r"\w+", ev_lower)) | stems(evidence)
     asked = set(re.findall(r"\w+", question.lower()))
+    asked_numbers = set(_NUMBER.findall(question))
     for n in _NUMBER.findall(claim):
-        if n not in _NUMBER.findall(evidence):
+        if n not in _NUMBER.findall(evidence) and not (n in asked_numbers and n in _NUMBER.findall(passage)):
             return n
     for w in (m.lower() for m in _NUMBER_WORD.findall(claim)):
         if w not in ev_words:
@@ -256,6 +260,13 @@ def missing_fact(claim: str, evidence: str, question: str = "", context: str = "
     if any(a > b for a, b in zip(where, where[1:], strict=False) if a >= 0 and b >= 0):
         return "order of " + ", ".join(both)
     return ""
+
+
+# Words a question uses to frame what it asks for, which an answer may repeat though the source does not
+# ("The Russian term for prime minister is…", "IPA stands for…").
+FRAMING = {stem(w) for w in """term name named call called known type kind sort example percentage proportion number
+amount year date way reason word phrase stand stands mean means meaning refer refers nickname title describe
+described consider considered""".split()}
 
 
 def _unseen(words: set[str], seen: set[str]) -> set[str]:
@@ -277,7 +288,7 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
     novel = stems(sentence) - stems(question)
     if not novel or not evidence:
         return None
-    scores = support_scores(sentence, vec, evidence, ev_vecs)
+    scores = support_scores(sentence, vec, evidence, ev_vecs, question)
     claim = stems(sentence)
     for best in [int(i) for i in np.argsort(-scores, kind="stable")[:3]]:
         ev = evidence[best]
@@ -287,9 +298,9 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
                                                                          overlap(claim, stems(ev.text))))
         # words the claim takes from the question must be in the passage: "The six nations proposed the
         # treaty" for "who proposed the treaty?" is not supported by "The six nations signed a treaty".
-        echoed = _unseen(claim & stems(question), stems(ev.passage.text) | stems(ev.passage.title))
+        echoed = _unseen(claim & stems(question) - FRAMING, stems(ev.passage.text) | stems(ev.passage.title))
         if support >= min_support and overlap(novel, have) >= min_overlap and not echoed and \
-                not missing_fact(sentence, ev.text, question, context):
+                not missing_fact(sentence, ev.text, question, context, ev.passage.text):
             return best, min(1.0, support)
     return None
 

@@ -25,7 +25,7 @@ _EXAMPLES = [
     (["The museum holds 4,000 paintings.", "Its east wing was renovated in 2010."],
      "Who founded the museum?",
      NOT_FOUND),
-    (["The treaty sets quotas for fishing in the strait.", "The treaty was signed in the spring.",
+    (["The treaty sets quotas for fishing in the strait.", "The treaty was drafted by a joint committee.",
       "It also sets rules for shipping and for protecting the seabed."],
      "What does the treaty regulate?",
      "The treaty sets quotas for fishing in the strait [1]. It also sets rules for shipping and for "
