@@ -71,6 +71,7 @@ def main() -> None:
     ap.add_argument("--drafts", default="/tmp/qa-drafts.json")
     ap.add_argument("--set", action="append", default=[], help="a setting, e.g. min_answer_score=0.4")
     ap.add_argument("--grid", action="store_true")
+    ap.add_argument("--json-out", help="write the (last) report here")
     args = ap.parse_args()
     overrides = {k: float(v) for k, v in (x.split("=", 1) for x in args.set)}
     with tempfile.TemporaryDirectory(prefix="qa-tune-") as tmp:
@@ -88,6 +89,8 @@ def main() -> None:
             print(f"| {t.min_answer_score} | {t.model_refusal_below} | {t.fallback_min_score} | {r['accuracy']} | "
                   f"{r['refused_unanswerable']} | {r['false_refusals']} | {r['generated_share']} | "
                   f"{r['median_words']} |", flush=True)
+            if args.json_out:
+                Path(args.json_out).write_text(json.dumps(r, indent=1))
 
 
 if __name__ == "__main__":
