@@ -37,7 +37,7 @@ _META_SUFFIX = re.compile(r",?\s*(according to|as (stated|mentioned|described) i
 _META = re.compile(r"\b(passages?|documents?|provided|the user|the context|the text|the article|the prompt|"
                    r"as an ai|i cannot|i can't|i don't know)\b", re.IGNORECASE)
 _SMALL = {"a", "an", "the", "of", "and", "or", "in", "on", "for", "to", "with", "by", "at", "from", "vs"}
-_MARKUP = re.compile(r"[*_#`>]+|^\s*[-•]\s+|^\s*\d+[.)]\s+", re.MULTILINE)
+_MARKUP = re.compile(r"[*#`>]+|(?<!\w)_+|_+(?!\w)|^\s*[-•]\s+|^\s*\d+[.)]\s+", re.MULTILINE)  # not SQLITE_MAX
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,39 @@ def evidence_sentences(passages: list[Passage]) -> list[Evidence]:
     seen: set[tuple[str, int]] = set()
     out = []
     for p in passages:
-        for s, e in _with_lists(p.text, sentence_spans(p.text)):
+        for s, e in _with_lists(p.text, _with_labels(p.text, [_trim(p.text, a, b) for a, b in
+                                                              sentence_spans(p.text)])):
             key = (p.doc_sha256 or p.doc_path, p.start + s)
             text = p.text[s:e]
-            if key in seen or is_injection(text) or not content_words(text) or is_heading(text, p):
+            if key in seen or is_injection(text) or not content_words(text) or is_heading(text, p) or \
+                    text.rstrip("*_ ").endswith("?"):  # a question (a FAQ's) is not an answer
                 continue
             seen.add(key)
             out.append(Evidence(p, p.start + s, p.start + e, text))
+    return out
+
+
+_LEAD = re.compile(r"(?:[>*_]+[ \t]*)+")
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    """A span without the Markdown quote and emphasis marks it starts with ("> **Yes.**" -> "Yes.**")."""
+    m = _LEAD.match(text, s, e)
+    return (m.end(), e) if m and m.end() < e else (s, e)
+
+
+def _with_labels(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A one- or two-word label sentence ("REAL.") joins the sentence after it in the same paragraph
+    ("REAL. The value is a floating point value…"), which is about it."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        s, e = spans[i]
+        if i + 1 < len(spans) and len(text[s:e].split()) <= 2 and "\n\n" not in text[e:spans[i + 1][0]]:
+            e = spans[i + 1][1]
+            i += 1
+        out.append((s, e))
+        i += 1
     return out
 
 
@@ -256,7 +282,7 @@ def missing_fact(claim: str, evidence: str, question: str = "", context: str = "
     if not _negations_match(claim, evidence):  # the claim denies what the evidence states
         return "negation"
     both = [w for w in dict.fromkeys(_names(claim, first=True)) if w in ev_words]
-    where = [ev_lower.find(w) for w in both]
+    where = [m.start() if (m := re.search(rf"\b{re.escape(w)}\b", ev_lower)) else -1 for w in both]
     if any(a > b for a, b in zip(where, where[1:], strict=False) if a >= 0 and b >= 0):
         return "order of " + ", ".join(both)
     return ""
@@ -269,10 +295,16 @@ amount year date way reason word phrase stand stands mean means meaning refer re
 described consider considered""".split()}
 
 
+# Verbs a paraphrase adds without adding a fact ("you need to use two single quotes").
+GENERIC = {stem(w) for w in "need needs use uses using used make makes made get gets allow allows".split()}
+
+
 def _unseen(words: set[str], seen: set[str]) -> set[str]:
     """`words` not in `seen`, allowing a shared 5-letter stem ("partnering" ~ "partnership")."""
-    prefixes = {w[:5] for w in seen if len(w) >= 5}
-    return {w for w in words - seen if len(w) < 5 or w[:5] not in prefixes}
+    def prefix(w: str) -> str:
+        return w[:5] if len(w) >= 6 else w[: max(2, len(w) - 1)]
+
+    return {w for w in words - seen if not any(s.startswith(prefix(w)) for s in seen)}
 
 
 def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray, *,
@@ -285,7 +317,7 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
     sentence that only restates the question (adds no content word to it) is not a claim. The three
     best-scoring sentences are tried in turn.
     """
-    novel = stems(sentence) - stems(question)
+    novel = stems(sentence) - stems(question) - GENERIC
     if not novel or not evidence:
         return None
     scores = support_scores(sentence, vec, evidence, ev_vecs, question)
@@ -296,10 +328,12 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
         have = stems(ev.text) | {stem(w) for w in _names(context, first=True)}  # "It …" names what came before
         support = max(float(scores[best]), float(scores[best]) + 0.5 * (overlap(claim, have) -
                                                                          overlap(claim, stems(ev.text))))
-        # words the claim takes from the question must be in the passage: "The six nations proposed the
-        # treaty" for "who proposed the treaty?" is not supported by "The six nations signed a treaty".
+        # words the claim takes from the question should be in the passage: "The French took control of the
+        # region … in 1880" for "when did the French take control of the region?" is not supported by "The
+        # area came under French sovereignty in 1880" (a claim that adds more may repeat one word in two).
         echoed = _unseen(claim & stems(question) - FRAMING, stems(ev.passage.text) | stems(ev.passage.title))
-        if support >= min_support and overlap(novel, have) >= min_overlap and not echoed and \
+        if support >= min_support and overlap(novel, have) >= min_overlap and len(echoed) <= max(1, len(novel) // 2) \
+                and \
                 not missing_fact(sentence, ev.text, question, context, ev.passage.text):
             return best, min(1.0, support)
     return None

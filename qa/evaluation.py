@@ -106,7 +106,7 @@ def _run(items: list[dict], s: Settings, name: str, use_history: bool = True) ->
             "hit": any(g in _norm(p.text) for p in a.passages for g in gold) if gold else False,
             "correct": (not a.abstained) and bool(gold) and all(g in text for g in gold),
             "words": len(strip_markers(a.text).split()), "seconds": seconds, "confidence": a.confidence,
-            "valid": citation_valid(a, store), "answer": a.text, "reason": a.reason,
+            "valid": citation_valid(a, store), "answer": a.text, "reason": a.reason, "dropped": a.dropped,
             "near_miss": bool(item.get("near_miss")), "cited_sentences": _cited_share(a),
             "first_sentence_s": a.timings.get("first_sentence")})
     store.close()
