@@ -148,9 +148,8 @@ def choose(question: str, query: str, evidence: list[Evidence], scores: np.ndarr
         reason = f"no {kind} in the closest passages"
     elif score < s.min_answer_score:
         reason = f"closest passage is not similar enough ({score:.2f} < {s.min_answer_score})"
-    elif max(coverage(question, context := _with_headings(evidence[pick])), coverage(query, context)) < \
-            s.min_coverage:
-        reason = "the closest sentence shares too few of the question's words"
+    elif max(coverage(q, _with_headings(evidence[i])) for q in (question, query) for i in focus) < s.min_coverage:
+        reason = "the closest sentences share too few of the question's words"
     elif missing := missing_numbers(question, f"{evidence[pick].passage.title} {evidence[pick].passage.text}"):
         reason = f"the closest passage never mentions {', '.join(missing)}"
     return Choice(pick, score, reason, focus, several)
@@ -169,11 +168,15 @@ def on_topic(index: int, scores: np.ndarray, choice: Choice, s: Settings) -> boo
 
 
 def _with_headings(ev: Evidence) -> str:
-    """The sentence with the headings above it in its passage: a sentence under "Main Areas of Cooperation"
-    is about the main areas of cooperation even when it does not say so."""
+    """The sentence with the headings above it in its passage, and the question it answers in a FAQ: a
+    sentence under "Main Areas of Cooperation" is about the main areas of cooperation even when it does
+    not say so, and "Yes. SQLite is in the public domain." answers the question above it."""
     before = ev.passage.text[: max(0, ev.start - ev.passage.start)]
-    headings = [line.strip("# ") for line in before.splitlines() if line.lstrip().startswith("#")]
-    return " ".join([*headings, ev.text])
+    lines = [line.strip() for line in before.splitlines() if line.strip()]
+    headings = [line.strip("# ") for line in lines if line.startswith("#")]
+    tail = before[-250:]
+    asked = [tail[: tail.rfind("?") + 1]] if "?" in tail else []
+    return " ".join([*headings, *asked, ev.text])
 
 
 def _focus(pick: int, order: list[int], evidence: list[Evidence], scores: np.ndarray, s: Settings,

@@ -92,7 +92,7 @@ def evidence_sentences(passages: list[Passage]) -> list[Evidence]:
             key = (p.doc_sha256 or p.doc_path, p.start + s)
             text = p.text[s:e]
             if key in seen or is_injection(text) or not content_words(text) or is_heading(text, p) or \
-                    text.rstrip("*_ ").endswith("?"):  # a question (a FAQ's) is not an answer
+                    _is_question(text):
                 continue
             seen.add(key)
             out.append(Evidence(p, p.start + s, p.start + e, text))
@@ -100,6 +100,14 @@ def evidence_sentences(passages: list[Passage]) -> list[Evidence]:
 
 
 _LEAD = re.compile(r"(?:[>*_]+[ \t]*)+")
+
+
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+
+
+def _is_question(text: str) -> bool:
+    """A question (a FAQ's, or its table of contents' "[How do I…?](#q1)") is never an answer."""
+    return _MD_LINK.sub(r"\1", text).rstrip("*_ )]").endswith("?")
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
@@ -281,7 +289,10 @@ def missing_fact(claim: str, evidence: str, question: str = "", context: str = "
             return w
     if not _negations_match(claim, evidence):  # the claim denies what the evidence states
         return "negation"
-    both = [w for w in dict.fromkeys(_names(claim, first=True)) if w in ev_words]
+    # names said once in both (a word like "server" in "client/server … SQL Server" says nothing about order)
+    said = _names(claim, first=True)
+    both = [w for w in dict.fromkeys(said)
+            if said.count(w) == 1 and len(re.findall(rf"\b{re.escape(w)}\b", ev_lower)) == 1]
     where = [m.start() if (m := re.search(rf"\b{re.escape(w)}\b", ev_lower)) else -1 for w in both]
     if any(a > b for a, b in zip(where, where[1:], strict=False) if a >= 0 and b >= 0):
         return "order of " + ", ".join(both)
@@ -330,9 +341,10 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
                                                                          overlap(claim, stems(ev.text))))
         # words the claim takes from the question should be in the passage: "The French took control of the
         # region … in 1880" for "when did the French take control of the region?" is not supported by "The
-        # area came under French sovereignty in 1880" (a claim that adds more may repeat one word in two).
+        # area came under French sovereignty in 1880" (a claim may repeat one such word for every two new
+        # words it adds).
         echoed = _unseen(claim & stems(question) - FRAMING, stems(ev.passage.text) | stems(ev.passage.title))
-        if support >= min_support and overlap(novel, have) >= min_overlap and len(echoed) <= max(1, len(novel) // 2) \
+        if support >= min_support and overlap(novel, have) >= min_overlap and len(echoed) <= len(novel) // 2 \
                 and \
                 not missing_fact(sentence, ev.text, question, context, ev.passage.text):
             return best, min(1.0, support)
