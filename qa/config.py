@@ -58,7 +58,7 @@ class Settings:
     # high (then the sentence is quoted instead); tuned on the dev sets.
     model_refusal_below: float = 0.7
     # When nothing the model wrote survives verification, the best sentence is quoted only if it scores this high.
-    fallback_min_score: float = 0.0
+    fallback_min_score: float = 0.5
     # A draft sentence counts only if its evidence scores at least this share of the rules' pick (one-fact questions).
     on_topic_ratio: float = 0.75
     keep_versions: int = 2

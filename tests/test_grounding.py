@@ -348,3 +348,13 @@ def test_a_list_and_the_sentence_introducing_it_are_one_piece_of_evidence(tmp_pa
     assert not a.abstained and "shell command" in a.text and "Python interpreter" in a.text
     c = a.citations[0]
     assert _doc_text(settings, c)[c.start:c.end] == c.quote and c.quote.endswith("a Python interpreter")
+
+
+def test_unverifiable_draft_refuses_when_the_best_sentence_is_weak(built, fake_embedder):
+    gen = FakeGenerator("The treaty was signed on 18 June 2026 [1].")
+    strict = built.replace(fallback_min_score=0.99)  # no sentence scores this high: refuse rather than quote
+    a = ask("When was the treaty signed?", settings=strict, embedder=fake_embedder, generator=gen)
+    assert a.abstained and "could be verified" in a.reason and a.dropped == ["The treaty was signed on 18 June 2026."]
+    lenient = built.replace(fallback_min_score=0.0)
+    a = ask("When was the treaty signed?", settings=lenient, embedder=fake_embedder, generator=gen)
+    assert a.mode == "extractive-fallback" and "17 June 2025" in a.text
