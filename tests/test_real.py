@@ -193,3 +193,12 @@ def test_build_add_remove_list_api(tmp_path):
     assert len(qa.list_documents(index_dir=tmp_path / "idx")) == 1
     a = qa.ask("Which is the largest lake on Earth?", index_dir=tmp_path / "idx", mode="extractive")
     assert "Caspian" not in a.text
+
+
+def test_qwen_tokenizer_from_gguf_splits_like_qwen(real_settings):
+    """transformers warns about an "incorrect regex pattern" for this tokenizer; its split is Qwen's own."""
+    from qa.generation import get_generator
+
+    gen = get_generator(real_settings.model, real_settings.cache_dir, real_settings.threads)
+    tokens = gen.tokenizer.tokenize("Years 2025 and 2026, cutting-edge.")
+    assert tokens[:6] == ["Years", "Ġ", "2", "0", "2", "5"] and "Ġand" in tokens and "-edge" in tokens

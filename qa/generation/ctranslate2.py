@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import ModelError
-from .models import hf_to_ct2, resolve
+from .models import hf_to_ct2, quiet_tokenizer, resolve
 
 
 class CT2Generator:
@@ -32,7 +32,7 @@ class CT2Generator:
         folder = hf_to_ct2(resolve(source, cache_dir), report)
         t0 = time.perf_counter()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            self.tokenizer = quiet_tokenizer(AutoTokenizer, folder)
             self.model = ctranslate2.Generator(str(folder), device="cpu", compute_type="int8",
                                                intra_threads=threads, inter_threads=1)
         except Exception as e:  # a damaged cache folder

@@ -77,6 +77,19 @@ def _publish(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
 
 
+def quiet_tokenizer(auto_tokenizer, folder: Path):
+    """Load a tokenizer without transformers 4.57's false "incorrect regex pattern" warning, which it prints
+    for Qwen tokenizers converted from GGUF (their pre-tokenizer regex is Qwen's own; checked by tests)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return auto_tokenizer.from_pretrained(folder, local_files_only=True)
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def _tmp_beside(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     return target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")

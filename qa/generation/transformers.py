@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import ModelError
-from .models import gguf_to_hf, resolve
+from .models import gguf_to_hf, quiet_tokenizer, resolve
 
 
 class TransformersGenerator:
@@ -32,7 +32,7 @@ class TransformersGenerator:
         folder = gguf_to_hf(src, report) if src.gguf is not None else src.hf_dir
         t0 = time.perf_counter()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            self.tokenizer = quiet_tokenizer(AutoTokenizer, folder)
             self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
         except Exception as e:  # transformers raises many kinds for a bad folder
             raise ModelError(f"cannot load {source}: {type(e).__name__}: {e}".splitlines()[0][:300]) from e
