@@ -235,9 +235,9 @@ def bench_answers(out: dict) -> None:
         out[f"answer_{mode}_generated"] = (generated, len(lat))
 
 
-def report(out: dict) -> str:
+def _index_rows(out: dict) -> list[tuple[str, str]]:
     a10, a200 = out["ann_10k"], out["ann_200k"]
-    rows = [
+    return [
         ("indexing throughput (10k synthetic chunks, 100 files)",
          f"{out['index_chunks_per_s']:.0f} chunks/s ({out['index_chunks']} chunks in {out['index_seconds']:.1f} s)"),
         ("bare SentenceTransformer.encode of the same chunks", f"{out['bare_encode_chunks_per_s']:.0f} chunks/s"),
@@ -252,6 +252,14 @@ def report(out: dict) -> str:
         ("vector search 200k: exact / HNSW",
          f"p50 {a200['exact_p50_ms']:.2f} / {a200['hnsw_p50_ms']:.2f} ms, p95 {a200['exact_p95_ms']:.2f} / "
          f"{a200['hnsw_p95_ms']:.2f} ms, recall@10 {a200['recall_at_10']:.3f}, build {a200['hnsw_build_s']:.0f} s"),
+        ("peak memory of `qa index` on two corpus sizes (fresh processes)",
+         " vs ".join(f"{c} chunks: {m:.0f} MiB" for c, m in (out["mem_index_20_files"], out["mem_index_80_files"]))),
+    ]
+
+
+def report(out: dict) -> str:
+    rows = _index_rows(out) if "ann_10k" in out else []
+    rows += [
         *[(f"generator {p} on {rt}: load / first token / decode / peak RSS",
            f"{g['load_s']:.1f} s / {g['ttft_s']:.2f} s ({g['prompt_tokens']} prompt tokens; first call "
            f"{g['ttft_first_s']:.2f} s) / {g['decode_tok_s']:.1f} tok/s / {g['peak_rss_mib']:.0f} MiB")
@@ -265,8 +273,6 @@ def report(out: dict) -> str:
          f"p50 {out['answer_generated_p50_s']:.2f} s, p95 {out['answer_generated_p95_s']:.2f} s; first verified "
          f"sentence p50 {out['first_sentence_generated_p50_s']:.2f} s; written by the model "
          f"{out['answer_generated_generated'][0]} of {out['answer_generated_generated'][1]}"),
-        ("peak memory of `qa index` on two corpus sizes (fresh processes)",
-         " vs ".join(f"{c} chunks: {m:.0f} MiB" for c, m in (out["mem_index_20_files"], out["mem_index_80_files"]))),
         ("peak memory (RSS) of the benchmark process", f"{out['peak_rss_mib']:.0f} MiB"),
     ]
     lines = [f"## {time.strftime('%Y-%m-%d %H:%M')} — `make bench` ({Settings().threads} threads)", "",
@@ -281,6 +287,8 @@ def main() -> None:
     ap.add_argument("--generator", nargs=2, metavar=("PRESET", "RUNTIME"), help=argparse.SUPPRESS)
     ap.add_argument("--convert", metavar="PRESET", help=argparse.SUPPRESS)
     ap.add_argument("--only-models", action="store_true", help="only the generator figures")
+    ap.add_argument("--no-index", action="store_true",
+                    help="skip the indexing, memory and vector-search figures (generator and answer figures only)")
     args = ap.parse_args()
     if args.generator or args.convert:  # a child process measuring one thing
         print(json.dumps(generator_figures(*args.generator) if args.generator else conversion_figures(args.convert)))
@@ -293,9 +301,10 @@ def main() -> None:
         print(out["conversion"])
         return
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
-        bench_memory(out, Path(tmp))
-        bench_indexing(out, Path(tmp))
-        bench_ann(out)
+        if not args.no_index:
+            bench_memory(out, Path(tmp))
+            bench_indexing(out, Path(tmp))
+            bench_ann(out)
         bench_model(out)
         bench_answers(out)
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
