@@ -17,7 +17,7 @@ import numpy as np
 from .chunking import sentence_spans
 from .embedding import Embedder
 from .retrieval import Passage
-from .text import STOP, content_words, overlap, stem, stems
+from .text import MD_LINK, STOP, content_words, overlap, stem, stems
 
 # Text in a document that talks to the assistant rather than about the world: never evidence.
 _INJECTION = re.compile(
@@ -102,12 +102,9 @@ def evidence_sentences(passages: list[Passage]) -> list[Evidence]:
 _LEAD = re.compile(r"(?:[>*_]+[ \t]*)+")
 
 
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-
-
 def _is_question(text: str) -> bool:
     """A question (a FAQ's, or its table of contents' "[How do I…?](#q1)") is never an answer."""
-    return _MD_LINK.sub(r"\1", text).rstrip("*_ )]").endswith("?")
+    return MD_LINK.sub(r"\1", text).rstrip("*_ )]").endswith("?")
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:

@@ -14,6 +14,7 @@ he she his her him them we you your our i me my can could would should will shal
 about after before during over under up down out if so such no yes all any some each other more most many much
 very also just only own same both few nor too s t""".split())
 _WORD = re.compile(r"\w+")
+MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # a Markdown link or image: group 1 is its text
 
 
 def content_words(text: str) -> list[str]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..store import file_sha256
 
 log = logging.getLogger(__name__)
 SHARD_BYTES = 256 << 20
@@ -59,14 +60,6 @@ def _package_dir(name: str) -> Path | None:
 
 def installed_presets() -> list[str]:
     return [p.name for p in PRESETS.values() if all(_package_dir(pkg) for pkg in p.packages)]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _publish(tmp: Path, target: Path) -> None:
@@ -144,7 +137,7 @@ def resolve(source: str, cache_dir: Path) -> Source:
 
 
 def _check_hash(src: Source) -> None:
-    if src.gguf is not None and src.sha256 and sha256_file(src.gguf) != src.sha256:
+    if src.gguf is not None and src.sha256 and file_sha256(src.gguf) != src.sha256:
         raise ModelError(f"{src.gguf.name}: sha256 does not match the pinned hash; refusing to load it")
 
 
