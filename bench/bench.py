@@ -152,12 +152,14 @@ def generator_figures(preset: str, runtime: str) -> dict:
     """Run in a fresh process: load time, time to first token and decode speed on the real prompt, peak RSS."""
     from qa.answerability import choose
     from qa.generation import load_generator
-    from qa.pipeline import _stores, retrieve_stage
+    from qa.pipeline import retrieve_stage
     from qa.prompting import build_messages
+    from qa.store import live
 
     s = Settings.from_env()
     emb = get_embedder(s.embedder, s.embed_batch, s.threads)
-    r = retrieve_stage(YEARS_Q, None, _stores.get(s.index_dir, s.hnsw_ef_search), emb, s)
+    with live.using(s.index_dir) as store:
+        r = retrieve_stage(YEARS_Q, None, store, emb, s)
     c = choose(YEARS_Q, r.query, r.evidence, r.scores, s)
     msgs = build_messages(YEARS_Q, [r.evidence[i].text for i in c.focus])
     t0 = time.perf_counter()

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from .citations import Citation
 from .config import Settings
-from .errors import DocumentError, IndexStoreError, InputError, ModelError, QAError
+from .errors import DocumentError, IndexStoreError, InputError, ModelError, NotFoundError, QAError
 from .indexing import IndexStats, update_index
 from .pipeline import Answer, ask, ask_stream
 from .retrieval import Passage
 
 __all__ = ["Answer", "Citation", "DocumentError", "IndexStats", "IndexStoreError", "InputError", "ModelError",
-           "Passage", "QAError", "Settings", "add_documents", "ask", "ask_stream", "build_index",
-           "list_documents", "remove_documents"]
+           "NotFoundError", "Passage", "QAError", "Settings", "add_documents", "ask", "ask_stream", "build_index",
+           "index_status", "list_documents", "remove_documents", "search"]
 
 
 def _settings(index_dir: str | Path | None) -> Settings:
@@ -47,11 +47,21 @@ def remove_documents(paths: list[str | Path], *, index_dir: str | Path | None = 
 
 
 def list_documents(*, index_dir: str | Path | None = None) -> list[dict]:
-    """The indexed files: path, title, size, chunks, indexed_at, sha256."""
-    from .store import Store
+    """The indexed files: id, path, title, size, chunks, indexed_at, sha256."""
+    from .service import list_documents as _list
 
-    store = Store.open(Path(_settings(index_dir).index_dir))
-    try:
-        return store.documents()
-    finally:
-        store.close()
+    return _list(_settings(index_dir))
+
+
+def index_status(*, index_dir: str | Path | None = None) -> dict:
+    """The live index version, its document and chunk counts and when it was built."""
+    from .service import index_status as _status
+
+    return _status(_settings(index_dir))
+
+
+def search(query: str, *, k: int | None = None, index_dir: str | Path | None = None) -> list[Passage]:
+    """The passages retrieval finds for `query` (dense + BM25, fused), best first; no answer is written."""
+    from .service import search as _search
+
+    return _search(query, settings=_settings(index_dir), k=k)

@@ -1,4 +1,4 @@
-"""Command line: `qa index | docs | ask | serve | eval`. Errors print one line and exit non-zero."""
+"""Command line: `qa index | docs | ask | model | serve | mcp | eval`. Errors print one line and exit non-zero."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(docs, indent=1))
     for d in docs if not args.json else []:
-        print(f"{_rel(d['path'])}\t{d['size']} bytes\t{d['chunks']} chunks\t{d['title'][:60]}")
+        print(f"{d['id']}\t{_rel(d['path'])}\t{d['size']} bytes\t{d['chunks']} chunks\t{d['title'][:60]}")
     return 0
 
 
@@ -103,10 +103,18 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .web import serve
+    from .serve.server import serve
 
-    print(f"Serving the chat on http://{args.host}:{args.port} (Ctrl+C to stop)", flush=True)
-    serve(_settings(args), host=args.host, port=args.port, auth=args.auth)
+    url = f"http://{args.host}:{args.port}"
+    print(f"Serving the chat on {url} and the API on {url}/v1 (docs: {url}/docs); Ctrl+C to stop", flush=True)
+    serve(_settings(args), host=args.host, port=args.port, auth=args.auth, api_key=args.api_key)
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from .serve.mcp import run
+
+    run(_settings(args))
     return 0
 
 
@@ -158,9 +166,17 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("serve", help="start the web chat")
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=7860)
-    v.add_argument("--auth", help="user:password required to open the page")
+    v.add_argument("--auth", help="user:password required to open the chat")
+    v.add_argument("--api-key", default=os.environ.get("QA_API_KEY"),
+                   help="require 'Authorization: Bearer KEY' on every /v1 call (default: QA_API_KEY)")
+    v.add_argument("--mode", choices=["generated", "extractive"], help="default answer mode")
     v.add_argument("--index-dir")
     v.set_defaults(func=cmd_serve)
+
+    mc = sub.add_parser("mcp", help="run an MCP server over stdio (tools: ask, search; documents as resources)")
+    mc.add_argument("--mode", choices=["generated", "extractive"], help="default answer mode of the ask tool")
+    mc.add_argument("--index-dir")
+    mc.set_defaults(func=cmd_mcp)
 
     e = sub.add_parser("eval", help="measure retrieval, answers, refusals, citations and latency")
     e.add_argument("questions", help='JSONL lines of {"q", "gold": [str], "answerable": bool}')

@@ -46,6 +46,8 @@ class Settings:
     # Limits for ingestion.
     max_file_mb: float = 20.0
     max_total_mb: float = 2000.0
+    max_unpacked_mb: float = 50.0  # a DOCX's zip members together, each PDF stream decompressed (bombs)
+    max_text_mb: float = 10.0  # extracted text of one file, in millions of characters
     # Above this many chunks the index is approximate (HNSW); below it exact.
     approx_threshold: int = 50_000
     hnsw_ef_search: int = 512  # recall@10 0.98 at 200k synthetic vectors (128: 0.86); see bench

@@ -2,7 +2,11 @@
 
 A Document's `text` is the extracted text that every chunk and citation offset points into.
 PDF page boundaries are kept as offsets so a citation can name its page. This module only reads;
-it never decides what is indexed (see `ingest`).
+it never decides what is indexed (see `indexing`).
+
+`Limits` bound what a small file may expand into: the unpacked size of a DOCX's zip members, the
+decompressed size of each PDF stream, and the extracted text of any file. A file over a limit is
+refused within seconds with one line naming the limit (a 1 MB DOCX can unpack to 400 MB).
 """
 
 from __future__ import annotations
@@ -16,6 +20,21 @@ from .errors import DocumentError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 SUFFIXES = TEXT_SUFFIXES | {".html", ".htm", ".pdf", ".docx"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    unpacked_bytes: int = 50_000_000  # DOCX zip members together; each PDF stream once decompressed
+    text_chars: int = 10_000_000  # extracted text of one file (about 4,000 pages)
+
+    @classmethod
+    def of(cls, settings: object) -> Limits:
+        return cls(int(settings.max_unpacked_mb * 1e6), int(settings.max_text_mb * 1e6))  # type: ignore[attr-defined]
+
+
+def _too_much_text(name: str, chars: int, limits: Limits) -> DocumentError:
+    return DocumentError(f"{name}: over {limits.text_chars / 1e6:g} million characters of text "
+                         f"({chars / 1e6:.1f} M or more; limit QA_MAX_TEXT_MB); split it into smaller files")
 
 
 @dataclass(frozen=True)
@@ -195,17 +214,33 @@ def strip_running_lines(pages: list[str], edge: int = 2) -> list[str]:
     return out
 
 
-def _read_pdf(data: bytes, name: str) -> tuple[str, tuple[int, ...], str | None]:
+def _read_pdf(data: bytes, name: str, limits: Limits) -> tuple[str, tuple[int, ...], str | None]:
     import io
     import logging
 
-    from pypdf import PdfReader
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
+    n = limits.unpacked_bytes
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        pages_text = [(p.extract_text() or "").replace("\x00", "") for p in reader.pages]
-        meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
+        with apply_configuration(zlib_maximum_output_length=n, lzw_maximum_output_length=n,
+                                 run_length_maximum_output_length=n, brotli_maximum_output_length=n,
+                                 array_based_stream_maximum_output_length=n, maximum_declared_stream_length=n,
+                                 stream_decoding_work_maximum_length=n):
+            reader = PdfReader(io.BytesIO(data), strict=False)
+            pages_text, chars = [], 0
+            for page in reader.pages:
+                pages_text.append((page.extract_text() or "").replace("\x00", ""))
+                chars += len(pages_text[-1])
+                if chars > limits.text_chars:
+                    raise _too_much_text(name, chars, limits)
+            meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
+    except DocumentError:
+        raise
+    except LimitReachedError as e:
+        raise DocumentError(f"{name}: a PDF stream expands beyond {n / 1e6:g} MB (limit QA_MAX_UNPACKED_MB); "
+                            "a decompression bomb or a damaged file") from e
     except Exception as e:  # pypdf raises many types on broken files
         raise DocumentError(f"{name}: unreadable PDF ({type(e).__name__}: {e})".splitlines()[0][:200]) from e
     if not "".join(pages_text).strip():
@@ -219,11 +254,27 @@ def _read_pdf(data: bytes, name: str) -> tuple[str, tuple[int, ...], str | None]
     return "\n\n".join(parts), tuple(starts), str(meta_title) if meta_title else None
 
 
-def _read_docx(data: bytes, name: str) -> tuple[str, str | None]:
+def _check_zip(data: bytes, name: str, limits: Limits) -> None:
+    """Refuse an archive whose members unpack beyond the limit, before anything is unpacked. The sizes
+    are the declared ones; zipfile never inflates a member beyond its declared size (CRC error instead)."""
+    import io
+    import zipfile
+
+    try:
+        total = sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise DocumentError(f"{name}: unreadable DOCX (not a valid zip archive)") from e
+    if total > limits.unpacked_bytes:
+        raise DocumentError(f"{name}: unpacks to {total / 1e6:.0f} MB, over the {limits.unpacked_bytes / 1e6:g} MB "
+                            "limit (QA_MAX_UNPACKED_MB); a decompression bomb?")
+
+
+def _read_docx(data: bytes, name: str, limits: Limits) -> tuple[str, str | None]:
     import io
 
     import docx
 
+    _check_zip(data, name, limits)
     try:
         d = docx.Document(io.BytesIO(data))
     except Exception as e:
@@ -235,7 +286,7 @@ def _read_docx(data: bytes, name: str) -> tuple[str, str | None]:
     return _clean("\n\n".join(paras), name), d.core_properties.title or None
 
 
-def parse(data: bytes, path: str) -> Document:
+def parse(data: bytes, path: str, limits: Limits = Limits()) -> Document:  # noqa: B008 (frozen, immutable)
     """Parse the bytes of the file at `path` (its suffix picks the format) into a Document."""
     name = Path(path).name
     suffix = Path(path).suffix.lower()
@@ -246,20 +297,22 @@ def parse(data: bytes, path: str) -> Document:
     elif suffix in (".html", ".htm"):
         text, title = _read_html(data, name)
     elif suffix == ".pdf":
-        text, pages, title = _read_pdf(data, name)
+        text, pages, title = _read_pdf(data, name, limits)
     elif suffix == ".docx":
-        text, title = _read_docx(data, name)
+        text, title = _read_docx(data, name, limits)
     else:
         raise DocumentError(f"{name}: unsupported file type {suffix or '(none)'}; use {', '.join(sorted(SUFFIXES))}")
+    if len(text) > limits.text_chars:
+        raise _too_much_text(name, len(text), limits)
     return Document(path=path, title=title or _title_from_text(text, Path(path).stem), text=text,
                     sha256=sha256_bytes(data), pages=pages)
 
 
-def read_document(path: Path) -> Document:
+def read_document(path: Path, limits: Limits = Limits()) -> Document:  # noqa: B008 (frozen, immutable)
     try:
         data = path.read_bytes()
     except FileNotFoundError as e:
         raise DocumentError(f"{path.name}: vanished before it could be read") from e
     except OSError as e:
         raise DocumentError(f"{path.name}: cannot read ({e.strerror})") from e
-    return parse(data, str(path))
+    return parse(data, str(path), limits)

@@ -69,6 +69,7 @@ class SentenceTransformerEmbedder:
 # transformers builds models on a process-wide "meta" device context: two loads at once (say the web
 # app's warm-up and a first question) corrupt each other. Every model load takes this lock.
 MODEL_LOAD_LOCK = threading.RLock()
+LOADED: set[str] = set()  # embedders loaded in this process (for health reports)
 
 
 @functools.lru_cache(maxsize=4)
@@ -79,4 +80,6 @@ def _load_embedder(name: str, batch_size: int, threads: int) -> SentenceTransfor
 def get_embedder(name: str = DEFAULT_EMBEDDER, batch_size: int = 64, threads: int = 0) -> SentenceTransformerEmbedder:
     """The embedder, loaded once per process (thread-safe)."""
     with MODEL_LOAD_LOCK:
-        return _load_embedder(name, batch_size, threads)
+        emb = _load_embedder(name, batch_size, threads)
+        LOADED.add(name)
+        return emb

@@ -29,3 +29,9 @@ class InputError(QAError):
     """A request is malformed (empty question, bad option)."""
 
     exit_code = 2
+
+
+class NotFoundError(QAError):
+    """A named document (or other resource) does not exist."""
+
+    exit_code = 6

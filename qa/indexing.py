@@ -24,7 +24,7 @@ from pathlib import Path
 from . import store as st
 from .chunking import chunk_text
 from .config import Settings
-from .documents import SUFFIXES, Document, parse, sha256_bytes
+from .documents import SUFFIXES, Document, Limits, parse, sha256_bytes
 from .embedding import Embedder, get_embedder
 from .errors import DocumentError, IndexStoreError, InputError
 
@@ -174,7 +174,7 @@ def _ingest(run: _Run, key: str, path: Path, size_limit: int, budget: list[int])
         known = conn.execute("SELECT 1 FROM documents WHERE sha256 = ?", (sha,)).fetchone() or any(
             d.sha256 == sha for d, _ in run.pending)
         if not known:
-            run.queue(parse(data, key))
+            run.queue(parse(data, key, Limits.of(run.settings)))
     except FileNotFoundError:
         run.errors.append(f"{name}: vanished during indexing")
         return "failed"

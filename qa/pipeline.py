@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -45,7 +44,7 @@ from .errors import InputError, QAError
 from .generation import Generator, get_generator
 from .prompting import build_messages, is_not_found
 from .retrieval import Passage, retrieve
-from .store import Store, current_version
+from .store import Store, live
 from .text import content_words, stems
 
 FOLLOWUP_OWN_WEIGHT = 0.7  # bench/followups.jsonl: 87.5% right at 0.5-0.7, 62.5% at 0 (query only) or 1
@@ -80,25 +79,6 @@ class Retrieved:
     scores: np.ndarray  # answer score per evidence sentence
 
 
-class _Stores:
-    """Open index per directory, reopened when CURRENT names a new version."""
-
-    def __init__(self) -> None:
-        self._open: dict[Path, tuple[Path, Store]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, index_dir: Path, ef_search: int) -> Store:
-        version = current_version(index_dir)
-        with self._lock:
-            cached = self._open.get(index_dir)
-            if cached and cached[0] == version:
-                return cached[1]
-            store = Store.open(index_dir, ef_search=ef_search)
-            self._open[index_dir] = (store.dir, store)
-            return store
-
-
-_stores = _Stores()
 _FOLLOWUP = re.compile(r"^(and|but|also|what about|how about|so)\b|\b(it|its|they|them|their|this|that|these|"
                        r"those|he|she|his|her|there|then)\b", re.IGNORECASE)
 
@@ -255,9 +235,14 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     if s.mode not in ("generated", "extractive"):
         raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
     question = _check_question(question)
+    with live.using(Path(s.index_dir), ef_search=s.hnsw_ef_search) as store:  # closed once a newer one is live
+        yield from _answer(question, history, store, _embedder_for(store, s, embedder), s, generator)
+
+
+def _answer(question: str, history: Sequence[Turn] | None, store: Store, emb: Embedder, s: Settings,
+            generator: Generator | None) -> Iterator[str | Answer]:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    store, emb = _open(s, embedder)
     r = retrieve_stage(question, history, store, emb, s)
     timings["retrieve"] = time.perf_counter() - t0
     choice = choose(question, r.query, r.evidence, r.scores, s)
@@ -283,12 +268,11 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     yield answer
 
 
-def _open(s: Settings, embedder: Embedder | None) -> tuple[Store, Embedder]:
-    store = _stores.get(Path(s.index_dir), s.hnsw_ef_search)
+def _embedder_for(store: Store, s: Settings, embedder: Embedder | None) -> Embedder:
     emb = embedder or get_embedder(s.embedder, s.embed_batch, s.threads)
     if store.manifest.get("embedder") != getattr(emb, "name", s.embedder):
         raise QAError(f"the index was built with {store.manifest.get('embedder')}, not {emb.name}; run `qa index`")
-    return store, emb
+    return emb
 
 
 def _timed(pieces: Iterator[str], timings: dict[str, float], t1: float) -> Iterator[str]:

@@ -18,6 +18,8 @@ import re
 import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,6 +165,11 @@ class Store:
 
     def close(self) -> None:
         self._conn.close()
+        self._index = None  # frees the FAISS index now, not at the next garbage collection
+
+    @property
+    def version(self) -> str:
+        return self.dir.name
 
     def __len__(self) -> int:
         return int(self.manifest["chunks"])
@@ -221,3 +228,61 @@ class Store:
                 "JOIN documents d ON d.sha256 = f.sha256 ORDER BY f.path").fetchall()
         keys = ("path", "title", "size", "chunks", "indexed_at", "sha256")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+class LiveStores:
+    """The open live version of each index folder, shared by every request of a process.
+
+    When CURRENT names a newer version the next request opens it; the old one is closed as soon as its
+    last reader is done, so a process that sees many rebuilds keeps one SQLite connection and one FAISS
+    index per folder, not one per version."""
+
+    def __init__(self) -> None:
+        self._open: dict[Path, Store] = {}
+        self._users: dict[int, int] = {}
+        self._retired: dict[int, Store] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def using(self, index_dir: Path, *, ef_search: int = 512) -> Iterator[Store]:
+        store = self._acquire(Path(index_dir), ef_search)
+        try:
+            yield store
+        finally:
+            self._release(store)
+
+    def _acquire(self, index_dir: Path, ef_search: int) -> Store:
+        version = current_version(index_dir)
+        with self._lock:
+            store = self._open.get(index_dir)
+            if store is None or store.dir != version:
+                fresh = Store.open(index_dir, ef_search=ef_search)
+                if store is not None:
+                    self._retire(store)
+                self._open[index_dir] = store = fresh
+            self._users[id(store)] = self._users.get(id(store), 0) + 1
+            return store
+
+    def _retire(self, store: Store) -> None:
+        if self._users.get(id(store), 0) == 0:
+            store.close()
+        else:
+            self._retired[id(store)] = store
+
+    def _release(self, store: Store) -> None:
+        with self._lock:
+            left = self._users[id(store)] - 1
+            if left:
+                self._users[id(store)] = left
+                return
+            del self._users[id(store)]
+            if self._retired.pop(id(store), None) is not None:
+                store.close()
+
+    def open_count(self) -> int:
+        """Versions held open (the live ones and retired ones still being read)."""
+        with self._lock:
+            return len(self._open) + len(self._retired)
+
+
+live = LiveStores()

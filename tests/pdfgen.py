@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 
-def make_pdf(pages: list[str], *, break_xref: bool = False) -> bytes:
+def make_pdf(pages: list[str], *, break_xref: bool = False, pad: int = 0) -> bytes:
+    """`pad` spaces appended to each page's content stream, Flate-compressed (a small file, a huge stream)."""
+    import zlib
+
     objs: list[bytes] = []
     n_pages = len(pages)
     kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n_pages))
@@ -16,7 +19,10 @@ def make_pdf(pages: list[str], *, break_xref: bool = False) -> bytes:
         lines = [t.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for t in text.split("\n")]
         shown = " ".join(f"({t}) Tj 0 -16 Td" for t in lines)  # one line of text per "\n"
         stream = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode() if text else b""
-        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        if pad:
+            stream = zlib.compress(stream + b" " * pad, 9)
+        flate = b" /Filter /FlateDecode" if pad else b""
+        objs.append(b"<< /Length %d%s >>\nstream\n" % (len(stream), flate) + stream + b"\nendstream")
     objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []

@@ -21,6 +21,7 @@ from .models import PRESETS, Preset, installed_presets
 __all__ = ["PRESETS", "RUNTIMES", "Generator", "Preset", "get_generator", "installed_presets", "load_generator"]
 log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "ctranslate2", "transformers")
+LOADED: set[str] = set()  # sources loaded in this process (for health reports)
 
 
 class Generator(Protocol):
@@ -64,4 +65,6 @@ def get_generator(source: str, cache_dir: Path, threads: int, runtime: str = "au
     from ..embedding import MODEL_LOAD_LOCK
 
     with MODEL_LOAD_LOCK:
-        return _cached(source, Path(cache_dir), threads, runtime)
+        gen = _cached(source, Path(cache_dir), threads, runtime)
+        LOADED.add(source)
+        return gen

@@ -1,17 +1,15 @@
 """The Gradio web chat: streamed answers, inspectable citations, documents panel, settings.
 
-A thin layer over `qa.pipeline` and `qa.indexing`; it holds no answer logic of its own.
-Safe by default: 127.0.0.1, no share link, analytics off, upload size limit, bounded queue.
+A thin layer over `qa.pipeline` and `qa.service`; it holds no answer logic and touches no file or
+store itself. `server` mounts it at `/` beside the HTTP API. Safe by default: 127.0.0.1, no share
+link, analytics off, upload size limit, bounded queue.
 """
 
 from __future__ import annotations
 
 import html
-import logging
 import os
 import re
-import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -20,17 +18,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
-from .config import Settings  # noqa: E402
-from .documents import SUFFIXES  # noqa: E402
-from .errors import QAError  # noqa: E402
-from .generation import installed_presets  # noqa: E402
-from .indexing import update_index  # noqa: E402
-from .pipeline import Answer, ask, ask_stream  # noqa: E402
-from .store import Store  # noqa: E402
+from .. import service  # noqa: E402
+from ..config import Settings  # noqa: E402
+from ..documents import SUFFIXES  # noqa: E402
+from ..errors import QAError  # noqa: E402
+from ..generation import installed_presets  # noqa: E402
+from ..pipeline import Answer, ask, ask_stream  # noqa: E402
 
 EXAMPLES = ["Which years were designated as the Years of High-Quality Development?",
             "What treaty did the six nations sign?"]
-MAX_UPLOAD_MB = 20
 CSS = """
 .sources details {border:1px solid var(--border-color-primary); border-radius:8px; padding:6px 10px; margin:6px 0}
 .sources summary {cursor:pointer; font-weight:600}
@@ -119,15 +115,21 @@ def chat_markdown(answer: Answer) -> str:
 
 def documents_table(settings: Settings) -> list[list]:
     try:
-        store = Store.open(Path(settings.index_dir))
+        docs = service.list_documents(settings)
     except QAError:
         return []
-    try:
-        return [[_name(d["path"]), d["title"][:60], d["size"], d["chunks"],
-                 time.strftime("%Y-%m-%d %H:%M", time.localtime(d["indexed_at"])), d["path"]]
-                for d in store.documents()]
-    finally:
-        store.close()
+    return [[_name(d["path"]), d["title"][:60], d["size"], d["chunks"],
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(d["indexed_at"])), d["path"]] for d in docs]
+
+
+def index_line(settings: Settings) -> str:
+    """The live index version, read from disk at every page load, so a `qa index` run from the shell shows."""
+    st = service.index_status(settings)
+    if st["version"] is None:
+        return f"**No index yet.** {st.get('error', 'Upload documents below or run `qa index`.')}"
+    built = time.strftime("%Y-%m-%d %H:%M", time.localtime(st["built_at"]))
+    return (f"Index **{st['version']}**: {st['documents']} documents, {st['chunks']} chunks "
+            f"({st['index_type']}), built {built}")
 
 
 def build_app(settings: Settings) -> gr.Blocks:
@@ -177,37 +179,20 @@ def build_app(settings: Settings) -> gr.Blocks:
         except QAError as e:
             raise gr.Error(str(e)) from e
 
+    def refresh():
+        return index_line(settings), documents_table(settings), gr.update(choices=_doc_choices(), value=None)
+
     def upload(files: list[str] | None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to get a progress bar)
         if not files:
             raise gr.Error("Choose one or more files first.")
-        upload_dir = Path(settings.upload_dir)
-        upload_dir.mkdir(parents=True, exist_ok=True)
-        rejected, saved = [], []
-        for f in files:
-            src = Path(f)
-            name = src.name.replace("/", "_")
-            if src.suffix.lower() not in SUFFIXES:
-                rejected.append(f"{name}: unsupported type (use {', '.join(sorted(SUFFIXES))})")
-                continue
-            if src.stat().st_size > MAX_UPLOAD_MB * 1e6:
-                rejected.append(f"{name}: larger than {MAX_UPLOAD_MB} MB")
-                continue
-            shutil.copyfile(src, upload_dir / name)
-            saved.append(upload_dir / name)
-        report = ""
-        if saved:
-            progress(0, desc="Indexing…")
-            stats = update_index(saved, action="add", settings=settings,
-                                 progress=lambda d, t, c, r: progress(d / max(t, 1), desc=f"{c} chunks, {r:.0f}/s"))
-            rejected += list(stats.errors)
-            report = (f"Indexed: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged "
-                      f"({stats.chunks_embedded} chunks in {stats.seconds:.1f} s). ")
-            for p in saved:  # a file whose parsing failed is not kept
-                if any(e.startswith(p.name + ":") for e in stats.errors):
-                    p.unlink(missing_ok=True)
-        if rejected:
-            report += "Rejected: " + "; ".join(rejected)
-        return report, documents_table(settings), gr.update(choices=_doc_choices(), value=None)
+        progress(0, desc="Indexing…")
+        try:
+            result = service.upload_documents(
+                [(Path(f).name, Path(f)) for f in files], settings=settings,
+                progress=lambda d, t, c, r: progress(d / max(t, 1), desc=f"{c} chunks, {r:.0f}/s"))
+        except QAError as e:
+            raise gr.Error(str(e)) from e
+        return (result.message(), *refresh())
 
     def _doc_choices() -> list[tuple[str, str]]:
         return [(row[0], row[5]) for row in documents_table(settings)]
@@ -215,12 +200,11 @@ def build_app(settings: Settings) -> gr.Blocks:
     def remove(path: str | None):
         if not path:
             raise gr.Error("Choose a document to remove.")
-        stats = update_index([path], action="remove", settings=settings)
-        p = Path(path)
-        if p.parent.resolve() == Path(settings.upload_dir).resolve():
-            p.unlink(missing_ok=True)
-        msg = f"Removed {_name(path)}." if stats.removed else "; ".join(stats.errors)
-        return msg, documents_table(settings), gr.update(choices=_doc_choices(), value=None)
+        try:
+            service.remove_document(path, settings=settings)
+        except QAError as e:
+            raise gr.Error(str(e)) from e
+        return (f"Removed {_name(path)}.", *refresh())
 
     with gr.Blocks(title="Ask your documents", analytics_enabled=False) as app:
         gr.Markdown("## Ask your documents\nAnswers come only from your documents; every sentence cites the "
@@ -247,9 +231,12 @@ def build_app(settings: Settings) -> gr.Blocks:
                         model = gr.Dropdown(presets, value=settings.model if settings.model in presets
                                             else presets[0], label="Model", interactive=len(presets) > 1)
         with gr.Tab("Documents"):
+            with gr.Row():
+                version = gr.Markdown(elem_id="index-version")
+                refresh_btn = gr.Button("Refresh", size="sm", scale=0, min_width=90, elem_id="refresh")
             docs = gr.Dataframe(documents_table(settings), headers=["name", "title", "bytes", "chunks",
                                 "indexed", "path"], interactive=False, elem_id="docs", wrap=True)
-            files = gr.File(label=f"Upload {', '.join(sorted(SUFFIXES))} (max {MAX_UPLOAD_MB} MB each)",
+            files = gr.File(label=f"Upload {', '.join(sorted(SUFFIXES))} (max {settings.max_file_mb:g} MB each)",
                             file_count="multiple", file_types=sorted(SUFFIXES), elem_id="upload")
             index_btn = gr.Button("Add to index", variant="primary", elem_id="reindex")
             status = gr.Markdown(elem_id="index-status")
@@ -264,39 +251,12 @@ def build_app(settings: Settings) -> gr.Blocks:
         send.click(**send_args)
         box.submit(**send_args)
         clear.click(lambda: sources_html(None), outputs=sources, api_name=False)
-        index_btn.click(upload, inputs=files, outputs=[status, docs, victim], concurrency_limit=1,
+        index_btn.click(upload, inputs=files, outputs=[status, version, docs, victim], concurrency_limit=1,
                         concurrency_id="index", api_name=False)
-        remove_btn.click(remove, inputs=victim, outputs=[status, docs, victim], concurrency_limit=1,
+        remove_btn.click(remove, inputs=victim, outputs=[status, version, docs, victim], concurrency_limit=1,
                          concurrency_id="index", api_name=False)
+        # every page load and the Refresh button read the live version from disk (no model is loaded)
+        app.load(refresh, outputs=[version, docs, victim], api_name=False, queue=False)
+        refresh_btn.click(refresh, outputs=[version, docs, victim], api_name=False, queue=False)
         gr.api(api_ask, api_name="ask", concurrency_limit=settings.concurrency, concurrency_id="ask")
-    return app
-
-
-def warm_up(settings: Settings) -> None:
-    """Load the models in the background at start, so the first question does not wait for them."""
-    from .embedding import get_embedder
-    from .generation import get_generator
-
-    try:
-        get_embedder(settings.embedder, settings.embed_batch, settings.threads)
-        if settings.mode == "generated":
-            get_generator(settings.model, settings.cache_dir, settings.threads)
-    except QAError as e:  # reported again, as a clear error, when a question needs the model
-        logging.getLogger(__name__).warning("model warm-up failed: %s", e)
-
-
-def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
-          block: bool = True) -> gr.Blocks:
-    app = build_app(settings)
-    credentials = None
-    if auth:
-        user, sep, password = auth.partition(":")
-        if not sep or not user or not password:
-            raise QAError("--auth must look like user:password")
-        credentials = (user, password)
-    app.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
-    threading.Thread(target=warm_up, args=(settings,), daemon=True).start()
-    app.launch(server_name=host, server_port=port, share=False, auth=credentials, max_file_size=f"{MAX_UPLOAD_MB}mb",
-               show_error=True, prevent_thread_lock=not block, css=CSS, head=HEAD, theme=gr.themes.Soft(),
-               footer_links=[], enable_monitoring=False, ssr_mode=False, quiet=True)
     return app
