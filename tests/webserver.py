@@ -1,4 +1,5 @@
-"""Start `qa serve` in a subprocess on a free 127.0.0.1 port for the web and browser tests."""
+"""Start `qa serve` (the API and the chat) in a subprocess on a free 127.0.0.1 port for the web, API and
+browser tests."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, index_dir: Path, upload_dir: Path, *extra: str) -> None:
+    def __init__(self, index_dir: Path, upload_dir: Path, *extra: str, env: dict | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "QA_INDEX_DIR": str(index_dir), "QA_UPLOAD_DIR": str(upload_dir),
-               "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+               "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
         self.log = open(index_dir.parent / f"server-{self.port}.log", "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", "--port", str(self.port), *extra],
                                      cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)

@@ -206,7 +206,10 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
 
     @r.post("/documents", response_model=sc.UploadOut, status_code=201, tags=["documents"],
             summary="Upload files and index them (txt, md, html, pdf, docx)")
-    async def upload(files: Annotated[list[UploadFile], File(description="one or more files")]):
+    async def upload(files: Annotated[list[UploadFile], File(description="one or more files (at most 20)",
+                                                           json_schema_extra={"minItems": 1, "maxItems": 20})]):
+        if not files or len(files) > 20:
+            raise InputError(f"send between 1 and 20 files, not {len(files)}")
         named = []
         for f in files:
             named.append((f.filename or "upload", await f.read(int(settings.max_file_mb * 1e6) + 1)))

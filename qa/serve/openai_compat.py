@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 from fastapi import APIRouter, Depends
+from pydantic import Field, create_model
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
@@ -94,12 +95,11 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
     async def list_models():
         return {"object": "list", "data": [{"id": m} for m in models]}
 
-    @r.post("/chat/completions", response_model=sc.ChatCompletion, summary="Chat completions (OpenAI-compatible)",
-            responses={200: {"content": {"text/event-stream": {}},
-                             "description": "a chat.completion, or with stream=true chat.completion.chunk events; "
-                                            "the last chunk carries `citations` and `abstained`, then [DONE]"},
-                       404: {"model": sc.ErrorOut, "description": "unknown model"}})
-    async def chat(req: sc.ChatRequest):
+    # the request's schema lists this server's model ids
+    request_model = create_model("ChatRequest", __base__=sc.ChatRequest, model=(str, Field(
+        max_length=200, description="an id from GET /v1/models", json_schema_extra={"enum": models})))
+
+    async def chat(req):
         if req.model not in models:
             raise NotFoundError(f"model {req.model[:80]!r} does not exist; use one of: {', '.join(models)}")
         question, history = question_and_history(req.messages)
@@ -121,5 +121,11 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
                                                  "finish_reason": "stop"}],
                 "citations": out["citations"], "abstained": answer.abstained}
 
+    chat.__annotations__["req"] = request_model
+    r.post("/chat/completions", response_model=sc.ChatCompletion, summary="Chat completions (OpenAI-compatible)",
+           responses={200: {"content": {"text/event-stream": {}},
+                            "description": "a chat.completion, or with stream=true chat.completion.chunk events; "
+                                           "the last chunk carries `citations` and `abstained`, then [DONE]"},
+                      404: {"model": sc.ErrorOut, "description": "unknown model"}})(chat)
     return r
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import threading
 
 from fastapi import FastAPI, Request
@@ -36,9 +37,10 @@ def create_app(settings: Settings, *, api_key: str | None = None, auth: str | No
                               "REST under /v1, OpenAI-compatible chat completions, the web chat at /.")
     gate = api.Gate(settings.concurrency, settings.queue_size)
     api.install_error_handlers(app)
-    app.include_router(api.router(settings, gate, api_key))
-    app.include_router(openai_compat.router(settings, gate, api_key))
-    _limit_bodies(app, settings)
+    routers = [api.router(settings, gate, api_key), openai_compat.router(settings, gate, api_key)]
+    for r in routers:
+        app.include_router(r)
+    _api_fallbacks(app, settings, [route for r in routers for route in r.routes])
 
     @app.exception_handler(StarletteHTTPException)
     async def http_errors(request: Request, e: StarletteHTTPException):
@@ -46,14 +48,6 @@ def create_app(settings: Settings, *, api_key: str | None = None, auth: str | No
             return api.api_http_errors(request, e)
         from fastapi.exception_handlers import http_exception_handler
         return await http_exception_handler(request, e)
-
-    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    async def unknown(request: Request, rest: str):
-        """Without this the chat mounted at / would answer unknown /v1 paths with its own page."""
-        path = request.url.path
-        if any(getattr(r, "path", None) == path for r in app.routes if getattr(r, "path", "") != "/v1/{rest:path}"):
-            return api.error(405, "invalid_request_error", f"{request.method} is not allowed on {path}")
-        return api.error(404, "not_found_error", f"no such endpoint: {path}")
 
     blocks = build_app(settings)
     blocks.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
@@ -63,14 +57,35 @@ def create_app(settings: Settings, *, api_key: str | None = None, auth: str | No
     return app
 
 
-def _limit_bodies(app: FastAPI, settings: Settings) -> None:
-    """Refuse an oversized request body before it is read (uploads: 20 files of the size limit)."""
+def _api_fallbacks(app: FastAPI, settings: Settings, routes: list) -> None:
+    """Under /v1, before the chat mounted at / could answer with its own page: an unknown path is a JSON 404,
+    a known path with another method (TRACE, QUERY, …) a 405 with Allow, an oversized body a 413."""
+    from starlette.routing import compile_path
+
+    patterns: list[tuple[re.Pattern, set[str]]] = []
+    for route in routes:
+        regex = compile_path(route.path)[0]
+        for pattern, methods in patterns:
+            if pattern.pattern == regex.pattern:
+                methods.update(route.methods)
+                break
+        else:
+            patterns.append((regex, set(route.methods) | ({"HEAD"} if "GET" in route.methods else set())))
     limit = int(settings.max_file_mb * 1e6 * MAX_FILES_PER_UPLOAD + 1e6)
 
     @app.middleware("http")
-    async def body_limit(request: Request, call_next):
+    async def fallbacks(request: Request, call_next):
+        path = request.url.path
+        if not (path == "/v1" or path.startswith("/v1/")):
+            return await call_next(request)
+        methods = next((m for pattern, m in patterns if pattern.match(path)), None)
+        if methods is None:
+            return api.error(404, "not_found_error", f"no such endpoint: {path}")
+        if request.method not in methods:
+            return api.error(405, "invalid_request_error", f"{request.method} is not allowed on {path}",
+                             {"Allow": ", ".join(sorted(methods))})
         size = request.headers.get("content-length", "")
-        if request.url.path.startswith("/v1") and size.isdigit() and int(size) > limit:
+        if size.isdigit() and int(size) > limit:
             return api.error(413, "invalid_request_error", f"the request body is larger than {limit / 1e6:.0f} MB")
         return await call_next(request)
 
@@ -93,6 +108,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def exposure_warning(host: str, auth: str | None, api_key: str | None) -> str | None:
+    if is_loopback(host) or auth or api_key:
+        return None
+    return (f"warning: serving on {host} with neither --auth nor --api-key: anyone who can reach it can ask, "
+            "upload and delete documents")
+
+
 def warm_up(settings: Settings) -> None:
     """Load the models in the background at start, so the first question does not wait for them."""
     from ..embedding import get_embedder
@@ -111,9 +133,8 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth
     import uvicorn
 
     api_key = api_key or os.environ.get("QA_API_KEY") or None
-    if not is_loopback(host) and not (auth or api_key):
-        log.warning("warning: serving on %s with neither --auth nor --api-key: anyone on the network can ask, "
-                    "upload and delete documents", host)
+    if warning := exposure_warning(host, auth, api_key):
+        log.warning(warning)
     app = create_app(settings, api_key=api_key, auth=auth)
     threading.Thread(target=warm_up, args=(settings,), daemon=True).start()
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
