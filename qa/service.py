@@ -77,7 +77,7 @@ class UploadResult:
 
     def message(self) -> str:
         parts = []
-        if self.stats is not None:
+        if self.stats is not None and self.saved:
             s = self.stats
             parts.append(f"Indexed: {s.added} added, {s.updated} updated, {s.unchanged} unchanged "
                          f"({s.chunks_embedded} chunks in {s.seconds:.1f} s).")

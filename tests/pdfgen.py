@@ -1,4 +1,5 @@
-"""Write small, valid PDFs by hand for tests (lines of text per page, split on "\\n", or no text at all)."""
+"""Write small test files by hand: valid PDFs (lines of text per page, split on "\\n", or no text at
+all), and a DOCX decompression bomb."""
 
 from __future__ import annotations
 
@@ -36,3 +37,31 @@ def make_pdf(pages: list[str], *, break_xref: bool = False, pad: int = 0) -> byt
     out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref + (3 if break_xref else 0)}\n%%EOF\n"\
         .encode()
     return bytes(out)
+
+
+def docx_bomb(megabytes: int = 400) -> bytes:
+    """A valid .docx whose word/document.xml unpacks to `megabytes` MB (under 1 MB on disk)."""
+    import io
+    import zipfile
+
+    import docx
+
+    buf = io.BytesIO()
+    d = docx.Document()
+    d.add_paragraph("The bomb says hello.")
+    d.save(buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename != "word/document.xml":
+                z.writestr(info, data)
+                continue
+            head, tail = data.split(b"</w:body>")
+            with z.open(info.filename, "w", force_zip64=True) as f:
+                f.write(head)
+                for _ in range(megabytes):
+                    f.write(b" " * (1 << 20))
+                f.write(b"</w:body>" + tail)
+    return out.getvalue()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
-from tests.pdfgen import make_pdf
+from tests.pdfgen import docx_bomb, make_pdf
 from tests.webserver import Server
 
 pytestmark = pytest.mark.slow
@@ -162,34 +162,6 @@ def test_health_and_documents(http):
     docs = http.get("/v1/documents").json()
     assert docs["index"]["version"] == h["index"]["version"]
     assert any(d["path"].endswith("china-central-asia-cooperation.md") for d in docs["documents"])
-
-
-def docx_bomb(megabytes: int = 400) -> bytes:
-    """A valid .docx whose word/document.xml unpacks to `megabytes` MB (under 1 MB on disk)."""
-    import io
-    import zipfile
-
-    import docx
-
-    buf = io.BytesIO()
-    d = docx.Document()
-    d.add_paragraph("The bomb says hello.")
-    d.save(buf)
-    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename != "word/document.xml":
-                z.writestr(info, data)
-                continue
-            head, tail = data.split(b"</w:body>")
-            with z.open(info.filename, "w", force_zip64=True) as f:
-                f.write(head)
-                for _ in range(megabytes):
-                    f.write(b" " * (1 << 20))
-                f.write(b"</w:body>" + tail)
-    return out.getvalue()
 
 
 def test_upload_remove_and_bombs_through_the_api(http):

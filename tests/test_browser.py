@@ -121,6 +121,42 @@ def test_rejected_upload_says_why(page, tmp_path):
     assert "empty.txt" in page.locator("#index-status").inner_text()
 
 
+def test_decompression_bomb_upload_is_refused_with_reason(page, tmp_path):
+    from tests.pdfgen import docx_bomb
+
+    bomb = tmp_path / "bomb.docx"
+    bomb.write_bytes(docx_bomb())
+    _upload(page, bomb, "Rejected")
+    status = page.locator("#index-status").inner_text()
+    assert "bomb.docx: unpacks to" in status and "decompression bomb" in status
+    page.screenshot(path=str(ARTIFACTS / "bomb-rejected.png"), full_page=True)
+    expect(page.locator("#docs")).not_to_contain_text("bomb.docx")
+
+
+def test_documents_tab_shows_the_live_version_after_a_shell_rebuild(page, server, tmp_path):
+    """`qa index` from the shell publishes a new version; the next page load shows it (no restart)."""
+    import re
+    import subprocess
+    import sys
+
+    page.get_by_role("tab", name="Documents").click()
+    line = page.locator("#index-version")
+    expect(line).to_contain_text("Index v-", timeout=30_000)
+    before = re.search(r"v-\d{6}", line.inner_text()).group(0)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "steppe.md").write_text("The Kazakh Steppe covers 804,500 square kilometres.")
+    subprocess.run([sys.executable, "-m", "qa.cli", "index", "--add", str(extra), "-q",
+                    "--index-dir", str(server.index_dir)], cwd=ROOT, check=True)
+    page.reload()
+    page.get_by_role("tab", name="Documents").click()
+    expect(line).not_to_contain_text(before, timeout=30_000)
+    expect(page.locator("#docs")).to_contain_text("steppe.md", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "documents-version.png"), full_page=True)
+    subprocess.run([sys.executable, "-m", "qa.cli", "index", "--remove", str(extra), "-q",
+                    "--index-dir", str(server.index_dir)], cwd=ROOT, check=True)
+
+
 def test_phone_width_layout(browser, server):
     ctx = browser.new_context(viewport={"width": 390, "height": 844})
     pg = ctx.new_page()

@@ -2,7 +2,7 @@ import io
 
 import pytest
 
-from qa.documents import parse
+from qa.documents import Limits, parse
 from qa.errors import DocumentError
 from tests.pdfgen import make_pdf
 
@@ -135,3 +135,44 @@ def test_lines_that_recur_on_few_pages_are_kept():
 
     pages = ["Safety first.\nThe pump runs.", "Other text.\nThe valve opens.", "More.\nThe end."]
     assert strip_running_lines(pages) == pages
+
+
+# --- decompression bombs and oversized text: refused within seconds, with one line naming the limit ---
+
+def test_docx_bomb_is_refused_before_unpacking():
+    import time
+
+    from tests.pdfgen import docx_bomb
+
+    data = docx_bomb(400)
+    assert len(data) < 1_000_000
+    t0 = time.perf_counter()
+    with pytest.raises(DocumentError, match=r"bomb.docx: unpacks to 4\d\d MB, over the 50 MB limit") as e:
+        parse(data, "bomb.docx")
+    assert "\n" not in str(e.value) and time.perf_counter() - t0 < 5
+
+
+def test_pdf_with_a_huge_compressed_stream_is_refused():
+    from tests.pdfgen import make_pdf
+
+    data = make_pdf(["Hello there."], pad=120_000_000)
+    assert len(data) < 1_000_000
+    with pytest.raises(DocumentError, match=r"huge.pdf: a PDF stream expands beyond 50 MB"):
+        parse(data, "huge.pdf")
+    assert parse(make_pdf(["Hello there."], pad=10_000), "small.pdf").text.startswith("Hello there.")
+
+
+def test_text_just_over_the_extracted_text_limit_is_refused():
+    limits = Limits()
+    line = "The caravan rested at the oasis before crossing the desert. "
+    text = (line * (limits.text_chars // len(line) + 1))[: limits.text_chars + 1]
+    with pytest.raises(DocumentError, match=r"big.txt: over 10 million characters of text"):
+        parse(text.encode(), "big.txt")
+    assert len(parse(text[:-2].encode(), "fits.txt").text) == limits.text_chars - 1
+
+
+def test_html_over_the_text_limit_is_refused():
+    small = Limits(text_chars=1000)
+    html = b"<html><body>" + b"<p>Words in a paragraph of the page.</p>" * 100 + b"</body></html>"
+    with pytest.raises(DocumentError, match="page.html: over 0.001 million characters"):
+        parse(html, "page.html", small)

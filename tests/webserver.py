@@ -23,6 +23,7 @@ def free_port() -> int:
 class Server:
     def __init__(self, index_dir: Path, upload_dir: Path, *extra: str, env: dict | None = None) -> None:
         self.port = free_port()
+        self.index_dir = index_dir
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "QA_INDEX_DIR": str(index_dir), "QA_UPLOAD_DIR": str(upload_dir),
                "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
