@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test index model bench eval chromium model-qwen lint clean
+.PHONY: run test index model bench eval load chromium model-qwen lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -42,6 +42,10 @@ test: index chromium
 
 bench: index
 	$(PY) bench/bench.py
+
+# Locust, headless and bounded: 32 users extractive, then 8 generated, 60 s each, against one `qa serve`.
+load: index
+	$(PY) bench/load.py
 
 eval: index
 	$(QA) eval bench/questions-seed.jsonl --corpus corpus
