@@ -25,6 +25,8 @@ def _default_threads() -> int:
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = ROOT / "index"
+    # Where the index lives: "" the local index in index_dir; "x.db" Milvus Lite; "http://HOST:PORT" a Milvus server.
+    store: str = ""
     corpus_dir: Path = ROOT / "corpus"
     upload_dir: Path = ROOT / "uploads"
     cache_dir: Path = Path(os.path.expanduser("~/.cache/qa-chatbot"))

@@ -9,17 +9,18 @@ A bad file gets one line in `IndexStats.errors` and the rest are indexed.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import shutil
-import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
+
+import numpy as np
 
 from . import store as st
 from .chunking import chunk_text
@@ -27,6 +28,7 @@ from .config import Settings
 from .documents import SUFFIXES, Document, Limits, parse, sha256_bytes
 from .embedding import Embedder, get_embedder
 from .errors import DocumentError, IndexStoreError, InputError
+from .store.local import LocalWriter
 
 log = logging.getLogger(__name__)
 FLUSH_CHUNKS = 256
@@ -53,15 +55,31 @@ class IndexStats:
         return self.chunks_embedded / self.seconds if self.seconds else 0.0
 
 
+class Writer(Protocol):
+    """One build of a store (local: `store.local.LocalWriter`; Milvus: `store.milvus.MilvusWriter`)."""
+
+    previous: dict | None  # the live manifest (with "version"), None for a first build
+
+    def prev(self, path: str) -> tuple[str, int, int] | None: ...
+    def paths(self) -> set[str]: ...
+    def known(self, sha: str) -> bool: ...
+    def put_file(self, path: str, sha: str, size: int, mtime_ns: int) -> None: ...
+    def drop_file(self, path: str) -> None: ...
+    def write(self, docs: list, vectors: np.ndarray, now: float) -> None: ...
+    def settle(self) -> int: ...
+    def counts(self) -> tuple[int, int]: ...
+    def publish(self, manifest: dict, *, approx: bool) -> tuple[str, int]: ...
+    def close(self) -> None: ...
+
+
 @dataclass
 class _Run:
     settings: Settings
-    conn: sqlite3.Connection
+    writer: Writer
     embedder_factory: Callable[[], Embedder]
     errors: list[str] = field(default_factory=list)
     pending: list[tuple[Document, list]] = field(default_factory=list)
     embedded: int = 0
-    changed: bool = False
     _embedder: Embedder | None = None
 
     @property
@@ -80,18 +98,8 @@ class _Run:
         if not self.pending:
             return
         texts = [f"{d.title}\n{c.text}" for d, cs in self.pending for c in cs]
-        vecs = self.embedder.embed(texts)
-        row = 0
-        now = time.time()
-        for doc, chunks in self.pending:
-            self.conn.execute("INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?)",
-                              (doc.sha256, doc.title, doc.text, json.dumps(list(doc.pages)), len(chunks), now))
-            self.conn.executemany(
-                "INSERT INTO chunks(sha256, ord, start, end, title, text, vector) VALUES (?,?,?,?,?,?,?)",
-                [(doc.sha256, i, c.start, c.end, doc.title, c.text, vecs[row + i].tobytes())
-                 for i, c in enumerate(chunks)])
-            row += len(chunks)
-        self.embedded += row
+        self.writer.write(self.pending, self.embedder.embed(texts), time.time())
+        self.embedded += len(texts)
         self.pending.clear()
 
 
@@ -152,9 +160,9 @@ def _old_store(index_dir: Path, settings: Settings, errors: list[str]) -> st.Sto
 
 def _ingest(run: _Run, key: str, path: Path, size_limit: int, budget: list[int]) -> str:
     """Index one file; returns 'unchanged', 'added', 'updated' or 'failed'."""
-    conn = run.conn
+    w = run.writer
     name = Path(key).name
-    prev = conn.execute("SELECT sha256, size, mtime_ns FROM files WHERE path = ?", (key,)).fetchone()
+    prev = w.prev(key)
     try:
         info = path.stat()
         if prev and prev[1] == info.st_size and prev[2] == info.st_mtime_ns:
@@ -168,12 +176,9 @@ def _ingest(run: _Run, key: str, path: Path, size_limit: int, budget: list[int])
         budget[0] -= len(data)
         sha = sha256_bytes(data)
         if prev and prev[0] == sha:
-            conn.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
-                         (info.st_size, info.st_mtime_ns, key))
+            w.put_file(key, sha, info.st_size, info.st_mtime_ns)
             return "unchanged"
-        known = conn.execute("SELECT 1 FROM documents WHERE sha256 = ?", (sha,)).fetchone() or any(
-            d.sha256 == sha for d, _ in run.pending)
-        if not known:
+        if not (w.known(sha) or any(d.sha256 == sha for d, _ in run.pending)):
             run.queue(parse(data, key, Limits.of(run.settings)))
     except FileNotFoundError:
         run.errors.append(f"{name}: vanished during indexing")
@@ -184,7 +189,7 @@ def _ingest(run: _Run, key: str, path: Path, size_limit: int, budget: list[int])
     except OSError as e:
         run.errors.append(f"{name}: cannot read ({e.strerror})")
         return "failed"
-    conn.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", (key, sha, info.st_size, info.st_mtime_ns))
+    w.put_file(key, sha, info.st_size, info.st_mtime_ns)
     return "updated" if prev else "added"
 
 
@@ -198,35 +203,43 @@ def update_index(paths: Iterable[str | Path] = (), *, action: str = "sync", sett
     if action not in ("sync", "add", "remove"):
         raise InputError(f"unknown index action {action!r}")
     s = settings or Settings.from_env()
-    index_dir = Path(s.index_dir)
     t0 = time.perf_counter()
     errors: list[str] = []
-    skipped: list[str] = []
+    with _writer(s, errors) as writer:
+        run = _Run(s, writer, errors=errors, embedder_factory=(lambda: embedder) if embedder else
+                   (lambda: get_embedder(s.embedder, s.embed_batch, s.threads)))
+        return _sync(paths, action, run, progress, t0)
+
+
+@contextmanager
+def _writer(s: Settings, errors: list[str]) -> Iterator[Writer]:
+    if st.kind(s.store) != "local":
+        from .store.milvus import writer
+
+        with writer(s) as w:
+            yield w
+        return
+    index_dir = Path(s.index_dir)
     with _locked(index_dir):
         for stale in index_dir.glob(".tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
         old = _old_store(index_dir, s, errors)
         tmp = index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()
+        w = LocalWriter(tmp, index_dir, old, s.keep_versions)
         try:
-            return _build(paths, action, s, old, tmp, index_dir, embedder, progress, errors, skipped, t0)
+            yield w
         finally:
+            w.close()
             if old is not None:
                 old.close()
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _build(paths, action, s, old, tmp, index_dir, embedder, progress, errors, skipped, t0) -> IndexStats:
-    conn = sqlite3.connect(tmp / "chunks.sqlite")
-    if old is not None:
-        with sqlite3.connect(f"file:{old.dir / 'chunks.sqlite'}?mode=ro", uri=True) as src:
-            src.backup(conn)
-    else:
-        conn.executescript(st.SCHEMA)
-    run = _Run(s, conn, errors=errors, embedder_factory=(lambda: embedder) if embedder else
-               (lambda: get_embedder(s.embedder, s.embed_batch, s.threads)))
-    counts = {"added": 0, "updated": 0, "unchanged": 0, "failed": 0, "removed": 0}
-    known = {r[0] for r in conn.execute("SELECT path FROM files")}
+def _sync(paths, action: str, run: _Run, progress, t0: float) -> IndexStats:
+    s, w, errors, skipped = run.settings, run.writer, run.errors, []
+    counts = {"added": 0, "updated": 0, "unchanged": 0, "failed": 0}
+    known = w.paths()
     if action == "remove":
         targets = [str(Path(p).expanduser().resolve()) for p in paths]
         gone = [k for k in known if any(k == t or k.startswith(t.rstrip("/") + "/") for t in targets)]
@@ -244,44 +257,25 @@ def _build(paths, action, s, old, tmp, index_dir, embedder, progress, errors, sk
             if bar:
                 bar(i, len(found), run.embedded, run.embedded / max(time.perf_counter() - t0, 1e-9))
     for key in gone:
-        conn.execute("DELETE FROM files WHERE path = ?", (key,))
-    counts["removed"] = len(gone)
-    orphans = [r[0] for r in conn.execute(
-        "SELECT sha256 FROM documents WHERE sha256 NOT IN (SELECT sha256 FROM files)")]
-    for sha in orphans:
-        conn.execute("DELETE FROM chunks WHERE sha256 = ?", (sha,))
-        conn.execute("DELETE FROM documents WHERE sha256 = ?", (sha,))
-    n_docs = conn.execute("SELECT count(*) FROM files").fetchone()[0]
-    n_chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-    if old is not None and not (counts["added"] or counts["updated"] or gone or orphans):
-        conn.close()
-        return IndexStats(n_docs, n_chunks, unchanged=counts["unchanged"], seconds=time.perf_counter() - t0,
-                          version=old.dir.name, index_type=old.manifest["index_type"], errors=tuple(errors),
-                          skipped=tuple(skipped))
-    if old is None and n_chunks == 0:
-        conn.close()
+        w.drop_file(key)
+    orphans = w.settle()
+    n_docs, n_chunks = w.counts()
+    prev = w.previous
+    done = dict(removed=len(gone), unchanged=counts["unchanged"], errors=tuple(errors), skipped=tuple(skipped))
+    if prev is not None and not (counts["added"] or counts["updated"] or gone or orphans):
+        return IndexStats(n_docs, n_chunks, seconds=time.perf_counter() - t0, version=prev["version"],
+                          index_type=prev["index_type"], **done)
+    if prev is None and n_chunks == 0:
         raise DocumentError("nothing to index: " + ("; ".join(errors[:3]) or "no supported files found"))
-    conn.commit()
-    conn.execute("VACUUM")
-    dim = run.embedder.dim if (run._embedder or old is None) else int(old.manifest["dim"])
+    dim = run.embedder.dim if (run._embedder or prev is None) else int(prev["dim"])
     approx = n_chunks > s.approx_threshold
-    ntotal = st.write_faiss(conn, tmp / "vectors.faiss", dim, approx=approx)
-    conn.close()
-    manifest = {"format": st.FORMAT, "embedder": s.embedder, "dim": dim, "chunks": ntotal, "documents": n_docs,
-                "index_type": "hnsw" if approx else "flat", "chunk_chars": s.chunk_chars, "created": time.time(),
-                "db_sha256": st.file_sha256(tmp / "chunks.sqlite"),
-                "faiss_sha256": st.file_sha256(tmp / "vectors.faiss")}
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    for name in ("chunks.sqlite", "vectors.faiss", "manifest.json"):
-        with open(tmp / name, "rb") as f:
-            os.fsync(f.fileno())
-    st.fsync_dir(tmp)
-    final = st.publish(index_dir, tmp, s.keep_versions)
-    log.info("published %s: %d documents, %d chunks", final.name, n_docs, ntotal)
-    return IndexStats(n_docs, ntotal, added=counts["added"], updated=counts["updated"], removed=len(gone),
-                      unchanged=counts["unchanged"], chunks_embedded=run.embedded, seconds=time.perf_counter() - t0,
-                      version=final.name, index_type=manifest["index_type"], errors=tuple(errors),
-                      skipped=tuple(skipped))
+    manifest = {"embedder": s.embedder, "dim": dim, "documents": n_docs, "chunk_chars": s.chunk_chars,
+                "created": time.time()}
+    version, ntotal = w.publish(manifest, approx=approx)
+    log.info("published %s: %d documents, %d chunks", version, n_docs, ntotal)
+    return IndexStats(n_docs, ntotal, added=counts["added"], updated=counts["updated"], chunks_embedded=run.embedded,
+                      seconds=time.perf_counter() - t0, version=version, index_type="hnsw" if approx else "flat",
+                      **done)
 
 
 def _bar(progress: Progress | bool, total: int) -> Progress | None:

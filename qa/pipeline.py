@@ -44,7 +44,7 @@ from .errors import InputError, QAError
 from .generation import Generator, get_generator
 from .prompting import build_messages, is_not_found
 from .retrieval import Passage, retrieve
-from .store import Store, live
+from .store import Reader, open_live
 from .text import content_words, stems
 
 FOLLOWUP_OWN_WEIGHT = 0.7  # bench/followups.jsonl: 87.5% right at 0.5-0.7, 62.5% at 0 (query only) or 1
@@ -101,7 +101,7 @@ def _check_question(question: str | None) -> str:
     return question
 
 
-def retrieve_stage(question: str, history: Sequence[Turn] | None, store: Store, emb: Embedder,
+def retrieve_stage(question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder,
                    s: Settings) -> Retrieved:
     query = resolve_followup(question, history)
     q_vec = emb.embed([query])[0]
@@ -235,11 +235,11 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     if s.mode not in ("generated", "extractive"):
         raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
     question = _check_question(question)
-    with live.using(Path(s.index_dir), ef_search=s.hnsw_ef_search) as store:  # closed once a newer one is live
+    with open_live(s) as store:  # a local version is closed once a newer one is live and its readers are done
         yield from _answer(question, history, store, _embedder_for(store, s, embedder), s, generator)
 
 
-def _answer(question: str, history: Sequence[Turn] | None, store: Store, emb: Embedder, s: Settings,
+def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder, s: Settings,
             generator: Generator | None) -> Iterator[str | Answer]:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -268,7 +268,7 @@ def _answer(question: str, history: Sequence[Turn] | None, store: Store, emb: Em
     yield answer
 
 
-def _embedder_for(store: Store, s: Settings, embedder: Embedder | None) -> Embedder:
+def _embedder_for(store: Reader, s: Settings, embedder: Embedder | None) -> Embedder:
     emb = embedder or get_embedder(s.embedder, s.embed_batch, s.threads)
     if store.manifest.get("embedder") != getattr(emb, "name", s.embedder):
         raise QAError(f"the index was built with {store.manifest.get('embedder')}, not {emb.name}; run `qa index`")
@@ -287,7 +287,7 @@ def _repeats(part: tuple[str, Evidence, float], kept: list[tuple[str, Evidence, 
     return any(words <= set(content_words(k[0])) for k in kept)
 
 
-def _page_of(store: Store):
+def _page_of(store: Reader):
     def page(ev: Evidence) -> int | None:
         if not ev.passage.doc_sha256:
             return None

@@ -22,7 +22,7 @@ from .embedding import get_embedder
 from .errors import IndexStoreError, InputError, NotFoundError
 from .indexing import IndexStats, update_index
 from .retrieval import Passage, retrieve
-from .store import current_version, live
+from .store import has_index, open_live
 
 
 def doc_id(path: str) -> str:
@@ -32,11 +32,10 @@ def doc_id(path: str) -> str:
 
 def index_status(settings: Settings) -> dict:
     """The live index version and its counts, read from disk (no model is loaded)."""
-    index_dir = Path(settings.index_dir)
     try:
-        if current_version(index_dir) is None:
+        if not has_index(settings):
             return {"version": None, "documents": 0, "chunks": 0, "index_type": None, "built_at": None}
-        with live.using(index_dir, ef_search=settings.hnsw_ef_search) as store:
+        with open_live(settings) as store:
             m = store.manifest
             return {"version": store.version, "documents": int(m["documents"]), "chunks": int(m["chunks"]),
                     "index_type": m["index_type"], "built_at": float(m["created"])}
@@ -47,10 +46,9 @@ def index_status(settings: Settings) -> dict:
 
 def list_documents(settings: Settings) -> list[dict]:
     """The indexed files: id, path, title, size, chunks, indexed_at, sha256 (empty without an index)."""
-    index_dir = Path(settings.index_dir)
-    if current_version(index_dir) is None:
+    if not has_index(settings):
         return []
-    with live.using(index_dir, ef_search=settings.hnsw_ef_search) as store:
+    with open_live(settings) as store:
         return [{"id": doc_id(d["path"]), **d} for d in store.documents()]
 
 
@@ -65,7 +63,7 @@ def search(query: str, *, settings: Settings, k: int | None = None) -> list[Pass
     if not 1 <= k <= 50:
         raise InputError(f"k must be between 1 and 50, not {k}")
     emb = get_embedder(settings.embedder, settings.embed_batch, settings.threads)
-    with live.using(Path(settings.index_dir), ef_search=settings.hnsw_ef_search) as store:
+    with open_live(settings) as store:
         return retrieve(query, store, emb, k=k)
 
 
@@ -185,6 +183,6 @@ def document_text(key: str, *, settings: Settings) -> tuple[dict, str]:
     doc = next((d for d in list_documents(settings) if key in (d["id"], d["path"])), None)
     if doc is None:
         raise NotFoundError(f"no indexed document has the id {key!r}")
-    with live.using(Path(settings.index_dir), ef_search=settings.hnsw_ef_search) as store:
+    with open_live(settings) as store:
         text, _pages = store.document_text(doc["sha256"])
     return doc, text

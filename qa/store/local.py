@@ -1,4 +1,4 @@
-"""The on-disk index: one versioned directory per build, switched atomically.
+"""The local store (the default): FAISS + SQLite on disk, one versioned directory per build, switched atomically.
 
     index/CURRENT          name of the live version (replaced atomically)
     index/v-000007/        manifest.json, chunks.sqlite (documents, chunks, vectors, FTS5), vectors.faiss
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexStoreError
-from .text import content_words
+from ..errors import IndexStoreError
+from ..text import content_words
 
 FORMAT = 1
 SCHEMA = """
@@ -53,6 +53,17 @@ class ChunkRow:
     title: str
     text: str
     path: str
+
+
+RRF_K = 60
+
+
+def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank + 1)
+    return fused
 
 
 def file_sha256(path: Path) -> str:
@@ -191,6 +202,11 @@ class Store:
                 "LIMIT ?", (match, k)).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
 
+    def hybrid(self, query_vec: np.ndarray, query: str, depth: int) -> list[tuple[int, float]]:
+        """Dense (FAISS) and BM25 (FTS5) top-`depth`, fused by reciprocal rank: (chunk id, fused score), best first."""
+        fused = rrf([[i for i, _ in self.dense(query_vec, depth)], [i for i, _ in self.keyword(query, depth)]])
+        return sorted(fused.items(), key=lambda kv: -kv[1])
+
     def chunks(self, ids: list[int]) -> dict[int, ChunkRow]:
         if not ids:
             return {}
@@ -286,3 +302,81 @@ class LiveStores:
 
 
 live = LiveStores()
+
+
+class LocalWriter:
+    """One build of the local store: a copy of the live version's database in `tmp`, changed file by file,
+    published as a new version directory (FAISS index, manifest, hashes) and switched atomically."""
+
+    def __init__(self, tmp: Path, index_dir: Path, old: Store | None, keep_versions: int) -> None:
+        self.tmp, self.index_dir, self.old, self.keep = tmp, index_dir, old, keep_versions
+        self.conn = sqlite3.connect(tmp / "chunks.sqlite")
+        if old is not None:
+            with sqlite3.connect(f"file:{old.dir / 'chunks.sqlite'}?mode=ro", uri=True) as src:
+                src.backup(self.conn)
+        else:
+            self.conn.executescript(SCHEMA)
+
+    @property
+    def previous(self) -> dict | None:
+        """The live version's manifest (with its `version`), or None for a first build."""
+        return None if self.old is None else {**self.old.manifest, "version": self.old.dir.name}
+
+    def prev(self, path: str) -> tuple[str, int, int] | None:
+        return self.conn.execute("SELECT sha256, size, mtime_ns FROM files WHERE path = ?", (path,)).fetchone()
+
+    def paths(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT path FROM files")}
+
+    def known(self, sha: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM documents WHERE sha256 = ?", (sha,)).fetchone() is not None
+
+    def put_file(self, path: str, sha: str, size: int, mtime_ns: int) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?)", (path, sha, size, mtime_ns))
+
+    def drop_file(self, path: str) -> None:
+        self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
+
+    def write(self, docs: list, vectors: np.ndarray, now: float) -> None:
+        """Store each (Document, chunks) with its rows of `vectors`."""
+        row = 0
+        for doc, chunks in docs:
+            self.conn.execute("INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?)",
+                              (doc.sha256, doc.title, doc.text, json.dumps(list(doc.pages)), len(chunks), now))
+            self.conn.executemany(
+                "INSERT INTO chunks(sha256, ord, start, end, title, text, vector) VALUES (?,?,?,?,?,?,?)",
+                [(doc.sha256, i, c.start, c.end, doc.title, c.text, vectors[row + i].tobytes())
+                 for i, c in enumerate(chunks)])
+            row += len(chunks)
+
+    def settle(self) -> int:
+        """Drop documents no file points to any more; returns how many."""
+        orphans = [r[0] for r in self.conn.execute(
+            "SELECT sha256 FROM documents WHERE sha256 NOT IN (SELECT sha256 FROM files)")]
+        for sha in orphans:
+            self.conn.execute("DELETE FROM chunks WHERE sha256 = ?", (sha,))
+            self.conn.execute("DELETE FROM documents WHERE sha256 = ?", (sha,))
+        return len(orphans)
+
+    def counts(self) -> tuple[int, int]:
+        return (self.conn.execute("SELECT count(*) FROM files").fetchone()[0],
+                self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    def publish(self, manifest: dict, *, approx: bool) -> tuple[str, int]:
+        """Write the FAISS index and manifest, fsync, and make this build the live version: (version, chunks)."""
+        self.conn.commit()
+        self.conn.execute("VACUUM")
+        ntotal = write_faiss(self.conn, self.tmp / "vectors.faiss", manifest["dim"], approx=approx)
+        self.conn.close()
+        manifest = {"format": FORMAT, **manifest, "chunks": ntotal, "index_type": "hnsw" if approx else "flat",
+                    "db_sha256": file_sha256(self.tmp / "chunks.sqlite"),
+                    "faiss_sha256": file_sha256(self.tmp / "vectors.faiss")}
+        (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        for name in ("chunks.sqlite", "vectors.faiss", "manifest.json"):
+            with open(self.tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        fsync_dir(self.tmp)
+        return publish(self.index_dir, self.tmp, self.keep).name, ntotal
+
+    def close(self) -> None:
+        self.conn.close()
