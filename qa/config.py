@@ -99,6 +99,9 @@ class Settings:
             raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
         if s.runtime not in ("auto", "ctranslate2", "transformers"):
             raise InputError(f"runtime must be auto, ctranslate2 or transformers, not {s.runtime!r}")
+        from .store import kind
+
+        kind(s.store)  # a clear error for a store setting that is neither local, a .db file nor a URL
         if s.k < 1 or s.k > 50:
             raise InputError(f"k must be between 1 and 50, not {s.k}")
         return s

@@ -68,7 +68,7 @@ class Writer(Protocol):
     def write(self, docs: list, vectors: np.ndarray, now: float) -> None: ...
     def settle(self) -> int: ...
     def counts(self) -> tuple[int, int]: ...
-    def publish(self, manifest: dict, *, approx: bool) -> tuple[str, int]: ...
+    def publish(self, manifest: dict, *, approx: bool) -> tuple[str, int, str]: ...
     def close(self) -> None: ...
 
 
@@ -271,10 +271,10 @@ def _sync(paths, action: str, run: _Run, progress, t0: float) -> IndexStats:
     approx = n_chunks > s.approx_threshold
     manifest = {"embedder": s.embedder, "dim": dim, "documents": n_docs, "chunk_chars": s.chunk_chars,
                 "created": time.time()}
-    version, ntotal = w.publish(manifest, approx=approx)
+    version, ntotal, index_type = w.publish(manifest, approx=approx)
     log.info("published %s: %d documents, %d chunks", version, n_docs, ntotal)
     return IndexStats(n_docs, ntotal, added=counts["added"], updated=counts["updated"], chunks_embedded=run.embedded,
-                      seconds=time.perf_counter() - t0, version=version, index_type="hnsw" if approx else "flat",
+                      seconds=time.perf_counter() - t0, version=version, index_type=index_type,
                       **done)
 
 

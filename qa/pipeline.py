@@ -227,11 +227,13 @@ def conclude(draft: Draft, choice: Choice, s: Settings) -> tuple[str, str]:
 
 def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | None = None,
                mode: str | None = None, history: Sequence[Turn] | None = None, settings: Settings | None = None,
-               embedder: Embedder | None = None, generator: Generator | None = None) -> Iterator[str | Answer]:
+               embedder: Embedder | None = None, generator: Generator | None = None,
+               store: str | None = None) -> Iterator[str | Answer]:
     """Yield the answer's verified text as it is produced (str pieces), then the `Answer`.
 
     The pieces joined are exactly `Answer.text`: nothing shown is ever taken back."""
-    s = (settings or Settings.from_env()).replace(index_dir=Path(index_dir) if index_dir else None, k=k, mode=mode)
+    s = (settings or Settings.from_env()).replace(index_dir=Path(index_dir) if index_dir else None, k=k, mode=mode,
+                                                  store=store)
     if s.mode not in ("generated", "extractive"):
         raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
     question = _check_question(question)
@@ -297,14 +299,15 @@ def _page_of(store: Reader):
 
 def ask(question: str, *, index_dir: str | Path | None = None, k: int | None = None, mode: str | None = None,
         history: Sequence[Turn] | None = None, settings: Settings | None = None, embedder: Embedder | None = None,
-        generator: Generator | None = None) -> Answer:
+        generator: Generator | None = None, store: str | None = None) -> Answer:
     """Answer `question` from the index, with verified citations, or refuse (`Answer.abstained`).
 
     `k` passages are retrieved (default 5, or QA_K); `mode` is "generated" (default) or "extractive";
-    `history` is the earlier (question, answer) turns of a chat, used to resolve follow-ups.
+    `history` is the earlier (question, answer) turns of a chat, used to resolve follow-ups;
+    `store` overrides where the index lives ("" local, "x.db" Milvus Lite, "http://…" Milvus).
     """
     stream = ask_stream(question, index_dir=index_dir, k=k, mode=mode, history=history, settings=settings,
-                        embedder=embedder, generator=generator)
+                        embedder=embedder, generator=generator, store=store)
     result = deque(stream, maxlen=1)[0]
     assert isinstance(result, Answer)
     return result

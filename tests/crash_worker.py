@@ -20,5 +20,5 @@ class SlowEmbedder(FakeEmbedder):
 if __name__ == "__main__":
     index_dir, *paths = sys.argv[1:]
     print("ready", flush=True)
-    update_index(paths, settings=Settings(index_dir=Path(index_dir)), embedder=SlowEmbedder())
+    update_index(paths, settings=Settings.from_env(index_dir=Path(index_dir)), embedder=SlowEmbedder())
     print("done", flush=True)

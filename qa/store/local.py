@@ -362,8 +362,9 @@ class LocalWriter:
         return (self.conn.execute("SELECT count(*) FROM files").fetchone()[0],
                 self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
-    def publish(self, manifest: dict, *, approx: bool) -> tuple[str, int]:
-        """Write the FAISS index and manifest, fsync, and make this build the live version: (version, chunks)."""
+    def publish(self, manifest: dict, *, approx: bool) -> tuple[str, int, str]:
+        """Write the FAISS index and manifest, fsync, and make this build the live version:
+        (version, chunks, index type)."""
         self.conn.commit()
         self.conn.execute("VACUUM")
         ntotal = write_faiss(self.conn, self.tmp / "vectors.faiss", manifest["dim"], approx=approx)
@@ -376,7 +377,7 @@ class LocalWriter:
             with open(self.tmp / name, "rb") as f:
                 os.fsync(f.fileno())
         fsync_dir(self.tmp)
-        return publish(self.index_dir, self.tmp, self.keep).name, ntotal
+        return publish(self.index_dir, self.tmp, self.keep).name, ntotal, manifest["index_type"]
 
     def close(self) -> None:
         self.conn.close()
