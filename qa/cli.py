@@ -30,13 +30,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .indexing import update_index
 
     s = _settings(args)
+    opts = {"settings": s, "progress": not args.quiet, "ray_address": args.ray}
     if args.add:
-        stats = update_index(args.add, action="add", settings=s, progress=not args.quiet)
+        stats = update_index(args.add, action="add", **opts)
     elif args.remove:
-        stats = update_index(args.remove, action="remove", settings=s, progress=not args.quiet)
+        stats = update_index(args.remove, action="remove", **opts)
     else:
         default = [s.corpus_dir] + ([s.upload_dir] if Path(s.upload_dir).is_dir() else [])
-        stats = update_index(args.paths or default, action="sync", settings=s, progress=not args.quiet)
+        stats = update_index(args.paths or default, action="sync", **opts)
     for line in stats.errors:
         print(f"skipped: {line}", file=sys.stderr)
     print(f"{stats.documents} documents, {stats.chunks} chunks ({stats.index_type}) in {stats.version}: "
@@ -144,6 +145,8 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--index-dir", help="index folder (default: index/)")
     i.add_argument("--store", help=STORE_HELP)
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    i.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="parse, chunk and embed on Ray: a local runtime, or ADDRESS (auto, ray://HOST:10001)")
     i.set_defaults(func=cmd_index)
 
     d = sub.add_parser("docs", help="list the indexed documents")

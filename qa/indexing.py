@@ -80,7 +80,14 @@ class _Run:
     errors: list[str] = field(default_factory=list)
     pending: list[tuple[Document, list]] = field(default_factory=list)
     embedded: int = 0
+    ray: str | None = None  # parse and embed on Ray (address, or "local")
+    deferred: dict[str, list[dict]] = field(default_factory=dict)  # sha -> files with that content, for Ray
+    written: list[Document] = field(default_factory=list)  # documents written on the Ray path
+    dim: int = 0  # their vectors' dimension
     _embedder: Embedder | None = None
+
+    def queued(self, sha: str) -> bool:
+        return sha in self.deferred or any(d.sha256 == sha for d, _ in self.pending)
 
     @property
     def embedder(self) -> Embedder:
@@ -178,7 +185,11 @@ def _ingest(run: _Run, key: str, path: Path, size_limit: int, budget: list[int])
         if prev and prev[0] == sha:
             w.put_file(key, sha, info.st_size, info.st_mtime_ns)
             return "unchanged"
-        if not (w.known(sha) or any(d.sha256 == sha for d, _ in run.pending)):
+        if run.ray is not None and not w.known(sha):  # parsed, chunked and embedded on Ray, then recorded
+            run.deferred.setdefault(sha, []).append({"key": key, "path": str(path), "sha": sha, "size": info.st_size,
+                                                     "mtime": info.st_mtime_ns, "prev": bool(prev)})
+            return "deferred"
+        if not (w.known(sha) or run.queued(sha)):
             run.queue(parse(data, key, Limits.of(run.settings)))
     except FileNotFoundError:
         run.errors.append(f"{name}: vanished during indexing")
@@ -194,11 +205,13 @@ def _ingest(run: _Run, key: str, path: Path, size_limit: int, budget: list[int])
 
 
 def update_index(paths: Iterable[str | Path] = (), *, action: str = "sync", settings: Settings | None = None,
-                 embedder: Embedder | None = None, progress: Progress | bool = False) -> IndexStats:
+                 embedder: Embedder | None = None, progress: Progress | bool = False,
+                 ray_address: str | None = None) -> IndexStats:
     """Bring the index in line with `paths`.
 
     action: 'sync' (index exactly the files under paths), 'add' (add or update them, keep the rest),
-    'remove' (drop the files at or under paths).
+    'remove' (drop the files at or under paths). `ray_address` ("local", "auto", "ray://HOST:10001"):
+    parse, chunk and embed on Ray (see `indexing_ray`); the index is the same.
     """
     if action not in ("sync", "add", "remove"):
         raise InputError(f"unknown index action {action!r}")
@@ -206,7 +219,7 @@ def update_index(paths: Iterable[str | Path] = (), *, action: str = "sync", sett
     t0 = time.perf_counter()
     errors: list[str] = []
     with _writer(s, errors) as writer:
-        run = _Run(s, writer, errors=errors, embedder_factory=(lambda: embedder) if embedder else
+        run = _Run(s, writer, errors=errors, ray=ray_address, embedder_factory=(lambda: embedder) if embedder else
                    (lambda: get_embedder(s.embedder, s.embed_batch, s.threads)))
         return _sync(paths, action, run, progress, t0)
 
@@ -250,12 +263,15 @@ def _sync(paths, action: str, run: _Run, progress, t0: float) -> IndexStats:
         gone = sorted(known - found.keys()) if action == "sync" else []
         budget = [int(s.max_total_mb * 1e6)]
         bar = _bar(progress, len(found))
+        counts["deferred"] = 0
         for i, (key, path) in enumerate(found.items(), 1):
             counts[_ingest(run, key, path, int(s.max_file_mb * 1e6), budget)] += 1
             if i == len(found):
                 run.flush()  # before the last progress update, so it counts every chunk
-            if bar:
+            if bar and not run.deferred:
                 bar(i, len(found), run.embedded, run.embedded / max(time.perf_counter() - t0, 1e-9))
+        if run.deferred:
+            _on_ray(run, counts, bar, len(found) - counts["deferred"], len(found), t0)
     for key in gone:
         w.drop_file(key)
     orphans = w.settle()
@@ -267,7 +283,10 @@ def _sync(paths, action: str, run: _Run, progress, t0: float) -> IndexStats:
                           index_type=prev["index_type"], **done)
     if prev is None and n_chunks == 0:
         raise DocumentError("nothing to index: " + ("; ".join(errors[:3]) or "no supported files found"))
-    dim = run.embedder.dim if (run._embedder or prev is None) else int(prev["dim"])
+    if run.dim:  # the Ray path embedded: its vectors say the dimension
+        dim = run.dim
+    else:
+        dim = run.embedder.dim if (run._embedder or prev is None) else int(prev["dim"])
     approx = n_chunks > s.approx_threshold
     manifest = {"embedder": s.embedder, "dim": dim, "documents": n_docs, "chunk_chars": s.chunk_chars,
                 "created": time.time()}
@@ -276,6 +295,46 @@ def _sync(paths, action: str, run: _Run, progress, t0: float) -> IndexStats:
     return IndexStats(n_docs, ntotal, added=counts["added"], updated=counts["updated"], chunks_embedded=run.embedded,
                       seconds=time.perf_counter() - t0, version=version, index_type=index_type,
                       **done)
+
+
+def _on_ray(run: _Run, counts: dict, bar: Progress | None, done: int, total: int, t0: float) -> None:
+    """Parse, chunk and embed the deferred files on Ray; write and record them here, in order."""
+    from .indexing_ray import parse_and_embed
+
+    items = [files[0] for files in run.deferred.values()]
+    batch: list[tuple[Document, list]] = []
+    vectors: list[np.ndarray] = []
+    for item, doc, chunks, vecs, error in parse_and_embed(items, run.settings, run.ray):
+        files = run.deferred[item["sha"]]
+        if error:
+            run.errors.append(error)
+            counts["failed"] += len(files)
+        else:
+            batch.append((doc, chunks))
+            vectors.append(vecs)
+            if sum(len(c) for _, c in batch) >= FLUSH_CHUNKS:
+                _write(run, batch, vectors)
+        done += len(files)
+        if bar:
+            bar(done, total, run.embedded + sum(len(c) for _, c in batch),
+                run.embedded / max(time.perf_counter() - t0, 1e-9))
+    _write(run, batch, vectors)
+    written = {d.sha256 for d in run.written}
+    for sha, files in run.deferred.items():  # files point at their documents once those are written
+        for f in files if sha in written else []:
+            run.writer.put_file(f["key"], f["sha"], f["size"], f["mtime"])
+            counts["updated" if f["prev"] else "added"] += 1
+    counts["deferred"] = 0
+
+
+def _write(run: _Run, batch: list, vectors: list) -> None:
+    if batch:
+        run.dim = int(vectors[0].shape[1])
+        run.writer.write(batch, np.concatenate(vectors), time.time())
+        run.embedded += sum(len(c) for _, c in batch)
+        run.written.extend(d for d, _ in batch)
+        batch.clear()
+        vectors.clear()
 
 
 def _bar(progress: Progress | bool, total: int) -> Progress | None:

@@ -58,7 +58,10 @@ def client(uri: str):
 
     from pymilvus import MilvusClient
 
-    logging.getLogger("pymilvus").setLevel(logging.ERROR)  # query iterators warn about timestamps on Milvus Lite
+    # Milvus Lite does not implement AllocTimestamp: query iterators fall back to client-side timestamps (fine)
+    # after a warning from pymilvus and a traceback from the embedded gRPC server; neither is for the user.
+    logging.getLogger("pymilvus").setLevel(logging.ERROR)
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     try:
         if uri.endswith(".db"):
             return MilvusClient(os.path.abspath(os.path.expanduser(uri)))

@@ -1,0 +1,118 @@
+"""Indexing on Ray: Ray Data reads, parses and chunks the files, a pool of actors embeds them.
+
+`update_index(…, ray_address=…)` hands the files that need (re)indexing to `parse_and_embed`; the
+driver still decides what changed and writes the store, so the result is the same index, chunk for
+chunk, as the single-process path (same parser, chunker and embedder; order preserved). Each actor
+loads the embedder once. `ray_address`: "local" (or None) starts a local runtime with the CPUs of this
+machine; "auto" or "ray://HOST:10001" joins a cluster, whose workers must see the same file paths.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import asdict
+
+import numpy as np
+
+from .chunking import Chunk
+from .config import Settings
+from .documents import Document, Limits
+from .errors import QAError
+
+log = logging.getLogger(__name__)
+ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "GRADIO_ANALYTICS_ENABLED": "False"}
+
+
+def _init(address: str | None, settings: Settings) -> int:
+    """Start or join Ray; returns the CPUs available for embedding actors."""
+    import ray
+
+    if not ray.is_initialized():
+        kwargs = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True,
+                  "runtime_env": {"env_vars": ENV}, "logging_level": logging.WARNING}
+        if address in (None, "", "local"):
+            ray.init(num_cpus=settings.threads, **kwargs)
+        else:
+            ray.init(address=address, **kwargs)
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    return max(1, int(ray.available_resources().get("CPU", 1)))
+
+
+def _parse(row: dict, limits: tuple[int, int], chunk_chars: int, overlap: int) -> dict:
+    """Read and parse one file and chunk it (runs in a Ray worker)."""
+    from .chunking import chunk_text
+    from .documents import Limits, read_document
+
+    try:
+        doc = read_document(__import__("pathlib").Path(row["path"]), Limits(*limits))
+    except QAError as e:
+        return {**row, "error": str(e), "doc": "", "chunks": ""}
+    doc = Document(row["key"], doc.title, doc.text, doc.sha256, doc.pages)
+    chunks = chunk_text(doc.text, size=chunk_chars, overlap=overlap)
+    return {**row, "error": "", "doc": json.dumps(asdict(doc)), "chunks": json.dumps([asdict(c) for c in chunks])}
+
+
+class _Embed:
+    """A Ray actor: loads the embedder once, embeds the chunks of a batch of documents."""
+
+    def __init__(self, name: str, batch: int, threads: int) -> None:
+        from .embedding import get_embedder
+
+        self.embedder = get_embedder(name, batch, threads)
+
+    def __call__(self, batch: dict) -> dict:
+        texts, counts = [], []
+        for doc, chunks, error in zip(batch["doc"], batch["chunks"], batch["error"], strict=True):
+            if error:
+                counts.append(0)
+                continue
+            title = json.loads(doc)["title"]
+            cs = json.loads(chunks)
+            texts += [f"{title}\n{c['text']}" for c in cs]
+            counts.append(len(cs))
+        vecs = self.embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+        out, row = [], 0
+        for n in counts:
+            out.append(vecs[row:row + n].astype(np.float32).tobytes() if n else b"")
+            row += n
+        return {**batch, "vectors": np.array(out, dtype=object), "dim": np.full(len(counts), vecs.shape[1])}
+
+
+def parse_and_embed(items: list[dict], settings: Settings, address: str | None
+                    ) -> Iterator[tuple[dict, Document | None, list[Chunk], np.ndarray | None, str]]:
+    """For each {key, path, sha}: (item, document, chunks, vectors, error), in the order given."""
+    import ray
+
+    if not items:
+        return
+    cpus = _init(address, settings)
+    actors = max(1, min(cpus, len(items)))
+    limits = Limits.of(settings)
+    ds = ray.data.from_items(items, override_num_blocks=min(len(items), actors * 4))
+    ds = ds.map(_parse, fn_kwargs={"limits": (limits.unpacked_bytes, limits.text_chars),
+                                   "chunk_chars": settings.chunk_chars, "overlap": settings.chunk_overlap_sentences})
+    ds = ds.map_batches(_Embed, fn_constructor_kwargs={"name": settings.embedder, "batch": settings.embed_batch,
+                                                       "threads": max(1, settings.threads // actors)},
+                        compute=ray.data.ActorPoolStrategy(size=actors), batch_size=8, num_cpus=1)
+    log.info("indexing %d files on Ray with %d embedding actors", len(items), actors)
+    for row in ds.iter_rows():
+        item = {"key": row["key"], "path": row["path"], "sha": row["sha"]}
+        if row["error"]:
+            yield item, None, [], None, row["error"]
+            continue
+        d = json.loads(row["doc"])
+        doc = Document(d["path"], d["title"], d["text"], d["sha256"], tuple(d["pages"]))
+        chunks = [Chunk(**c) for c in json.loads(row["chunks"])]
+        vecs = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(chunks), int(row["dim"]))
+        yield item, doc, chunks, vecs, ""
+
+
+def shutdown() -> None:
+    import ray
+
+    if ray.is_initialized() and os.environ.get("QA_RAY_KEEP") != "1":
+        ray.shutdown()
