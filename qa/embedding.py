@@ -66,6 +66,9 @@ class SentenceTransformerEmbedder:
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim() or 0)
         self.max_tokens = int(getattr(self.model, "max_seq_length", 256) or 256)
+        # A fast tokenizer is not safe to call from two threads while its padding or truncation settings
+        # change between calls ("Already borrowed"); requests embed one at a time (a question takes ~10 ms).
+        self._lock = threading.Lock()
 
     def batches(self, texts: list[str]) -> list[list[int]]:
         """Indices of `texts` in batches of similar length, each at most BATCH_TOKENS word pieces (padded)."""
@@ -81,6 +84,10 @@ class SentenceTransformerEmbedder:
         return out + ([batch] if batch else [])
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return self._embed(texts)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for batch in self.batches(texts) if texts else []:
             vecs = self.model.encode([texts[i] for i in batch], batch_size=len(batch), normalize_embeddings=True,

@@ -105,3 +105,22 @@ def test_cli_index_refuses_the_bomb_and_indexes_the_file_beside_it(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "skipped: bomb.docx: unpacks to 420 MB, over the 50 MB limit" in out.stderr
     assert "1 documents" in out.stdout and "1 added" in out.stdout
+
+
+@pytest.mark.slow
+def test_the_embedder_is_safe_from_many_threads():
+    """Chat and API requests embed questions concurrently; a fast tokenizer shared between threads fails
+    with "Already borrowed" unless calls are serialized."""
+    import concurrent.futures
+
+    import numpy as np
+
+    from qa.embedding import get_embedder
+
+    emb = get_embedder("all-MiniLM-L6-v2", 64, 2)
+    texts = [("The treaty was signed in Astana. " * (1 + i % 7)).strip() for i in range(24)]
+    serial = emb.embed(texts)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: (i, emb.embed(texts[i % 24:] + texts[:i % 24])), range(64)))
+    for i, vecs in results:
+        assert np.allclose(vecs, np.roll(serial, -(i % 24), axis=0), atol=1e-5)
