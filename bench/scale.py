@@ -1,7 +1,7 @@
 """Scale figures (`make scale`): both stores at 100k and 1M synthetic chunks, Ray beside one process,
 and indexing memory at 2k / 8k / 32k chunks. Printed and appended to bench/RESULTS.md.
 
-    python bench/scale.py [--sizes 100000 1000000] [--skip-ray] [--skip-memory]
+    python bench/scale.py [--sizes 100000 1000000] [--stores local milvus-lite] [--skip-ray] [--skip-memory]
 
 Stores: synthetic documents (random words of the default article, ~300 characters a chunk) with random
 unit vectors (dim 384, clustered so neighbours exist) are written through each store's real writer
@@ -183,6 +183,7 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--stores", nargs="+", default=["local", "milvus-lite"], choices=["local", "milvus-lite"])
     ap.add_argument("--skip-ray", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
@@ -190,7 +191,7 @@ def main() -> None:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
-            for store in ("local", "milvus-lite"):
+            for store in args.stores:
                 d = Path(tmp) / f"{store}-{n}"
                 d.mkdir()
                 r = child(store, str(n), str(d))
