@@ -92,13 +92,14 @@ def resolve_followup(question: str, history: Sequence[Turn] | None) -> str:
     return question
 
 
-def _check_question(question: str | None) -> str:
-    question = (question or "").strip()
-    if not question:
-        raise InputError("the question is empty")
-    if len(question) > 2000:
-        raise InputError(f"the question is {len(question)} characters long; the limit is 2000")
-    return question
+def check_text(text: str | None, what: str = "question") -> str:
+    """The question (or query) stripped, or a one-line InputError when it is empty or over 2000 characters."""
+    text = (text or "").strip()
+    if not text:
+        raise InputError(f"the {what} is empty")
+    if len(text) > 2000:
+        raise InputError(f"the {what} is {len(text)} characters long; the limit is 2000")
+    return text
 
 
 def retrieve_stage(question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder,
@@ -236,7 +237,7 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
                                                   store=store)
     if s.mode not in ("generated", "extractive"):
         raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
-    question = _check_question(question)
+    question = check_text(question)
     with open_live(s) as store:  # a local version is closed once a newer one is live and its readers are done
         yield from _answer(question, history, store, _embedder_for(store, s, embedder), s, generator)
 

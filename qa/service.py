@@ -21,6 +21,7 @@ from .documents import SUFFIXES
 from .embedding import get_embedder
 from .errors import IndexStoreError, InputError, NotFoundError
 from .indexing import IndexStats, update_index
+from .pipeline import check_text
 from .retrieval import Passage, retrieve
 from .store import has_index, open_live
 
@@ -30,18 +31,20 @@ def doc_id(path: str) -> str:
     return hashlib.sha256(path.encode()).hexdigest()[:16]
 
 
+NO_INDEX = {"version": None, "documents": 0, "chunks": 0, "index_type": None, "built_at": None}
+
+
 def index_status(settings: Settings) -> dict:
     """The live index version and its counts, read from disk (no model is loaded)."""
     try:
         if not has_index(settings):
-            return {"version": None, "documents": 0, "chunks": 0, "index_type": None, "built_at": None}
+            return dict(NO_INDEX)
         with open_live(settings) as store:
             m = store.manifest
             return {"version": store.version, "documents": int(m["documents"]), "chunks": int(m["chunks"]),
                     "index_type": m["index_type"], "built_at": float(m["created"])}
     except IndexStoreError as e:
-        return {"version": None, "documents": 0, "chunks": 0, "index_type": None, "built_at": None,
-                "error": str(e)}
+        return {**NO_INDEX, "error": str(e)}
 
 
 def list_documents(settings: Settings) -> list[dict]:
@@ -54,11 +57,7 @@ def list_documents(settings: Settings) -> list[dict]:
 
 def search(query: str, *, settings: Settings, k: int | None = None) -> list[Passage]:
     """The passages hybrid retrieval finds for `query`, best first (no answer, no model)."""
-    query = (query or "").strip()
-    if not query:
-        raise InputError("the query is empty")
-    if len(query) > 2000:
-        raise InputError(f"the query is {len(query)} characters long; the limit is 2000")
+    query = check_text(query, "query")
     k = k or settings.k
     if not 1 <= k <= 50:
         raise InputError(f"k must be between 1 and 50, not {k}")
@@ -163,12 +162,18 @@ def _restore(target: Path, backup: Path | None) -> None:
     os.utime(target, None)  # a new mtime: the next run hashes it and finds it unchanged
 
 
-def remove_document(key: str, *, settings: Settings) -> dict:
-    """Remove one document, named by its id (or its exact indexed path), from the index; an uploaded file
-    is deleted too. Returns the removed document's entry."""
+def find_document(key: str, settings: Settings) -> dict:
+    """The indexed document with this id (or exact indexed path), or NotFoundError."""
     doc = next((d for d in list_documents(settings) if key in (d["id"], d["path"])), None)
     if doc is None:
         raise NotFoundError(f"no indexed document has the id {key!r}")
+    return doc
+
+
+def remove_document(key: str, *, settings: Settings) -> dict:
+    """Remove one document, named by its id (or its exact indexed path), from the index; an uploaded file
+    is deleted too. Returns the removed document's entry."""
+    doc = find_document(key, settings)
     stats = update_index([doc["path"]], action="remove", settings=settings)
     if not stats.removed:
         raise NotFoundError("; ".join(stats.errors) or f"{doc['path']} is not in the index")
@@ -180,9 +185,7 @@ def remove_document(key: str, *, settings: Settings) -> dict:
 
 def document_text(key: str, *, settings: Settings) -> tuple[dict, str]:
     """A document's entry and its extracted text (the text every citation offset points into)."""
-    doc = next((d for d in list_documents(settings) if key in (d["id"], d["path"])), None)
-    if doc is None:
-        raise NotFoundError(f"no indexed document has the id {key!r}")
+    doc = find_document(key, settings)
     with open_live(settings) as store:
         text, _pages = store.document_text(doc["sha256"])
     return doc, text

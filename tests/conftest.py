@@ -103,3 +103,31 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     s = Settings.from_env(index_dir=tmp_path_factory.mktemp("real") / "index")
     update_index([ROOT / "corpus"], settings=s)
     return s
+
+
+# --- a real browser for the chat tests (test_browser*.py); `page` opens that module's `server` ---
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    pg.goto(server.url)
+    pg.wait_for_selector("#question textarea", timeout=60_000)
+    yield pg
+    ctx.close()

@@ -9,16 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ROOT
+from tests.conftest import ARTIFACTS, ROOT
 from tests.webserver import Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-quic"]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from qa.config import Settings
@@ -29,27 +23,6 @@ def server(tmp_path_factory):
     srv = Server(base / "index", base / "uploads")
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
-    pg.goto(server.url)
-    pg.wait_for_selector("#question textarea", timeout=60_000)
-    yield pg
-    ctx.close()
 
 
 def _ask(page, question: str, extractive: bool = False) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ROOT
-from tests.test_browser import ARTIFACTS, _ask, _upload, browser  # noqa: F401 (the browser fixture)
+from tests.conftest import ARTIFACTS, ROOT
+from tests.test_browser import _ask, _upload
 from tests.webserver import Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -24,16 +24,6 @@ def server(tmp_path_factory):
     srv = Server(base / "index", base / "uploads", env={"QA_STORE": store})
     yield srv
     srv.stop()
-
-
-@pytest.fixture
-def page(browser, server):  # noqa: F811 (the imported fixture)
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
-    pg.goto(server.url)
-    pg.wait_for_selector("#question textarea", timeout=60_000)
-    yield pg
-    ctx.close()
 
 
 def test_chat_answers_with_citation_on_milvus(page):

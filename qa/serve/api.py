@@ -169,6 +169,14 @@ def sse_events(items: Iterator[str | Answer], gate: Gate) -> AsyncIterator[dict]
     return events()
 
 
+async def final_answer(items: Iterator[str | Answer], gate: Gate) -> Answer:
+    """Run `ask_stream`'s items to the end in a worker thread, then release the gate (already acquired)."""
+    try:
+        return await run_in_threadpool(lambda: [x for x in items if isinstance(x, Answer)][-1])
+    finally:
+        gate.release()
+
+
 def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
     r = APIRouter(prefix="/v1", dependencies=[Depends(bearer(api_key))], responses=ERRORS)
 
@@ -187,11 +195,7 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
         await gate.acquire()
         if stream:
             return EventSourceResponse(sse_events(items, gate), ping=15)
-        try:
-            answer = await run_in_threadpool(lambda: [x for x in items if isinstance(x, Answer)][-1])
-        finally:
-            gate.release()
-        return answer_out(answer)
+        return answer_out(await final_answer(items, gate))
 
     @r.post("/search", response_model=sc.SearchOut, tags=["ask"], summary="Retrieve passages only (no answer)")
     async def search(req: sc.SearchRequest):

@@ -16,14 +16,14 @@ from collections.abc import AsyncIterator, Iterator
 from fastapi import APIRouter, Depends
 from pydantic import Field, create_model
 from sse_starlette import EventSourceResponse
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool
 
 from ..config import Settings
 from ..errors import InputError, NotFoundError, QAError
 from ..generation import installed_presets
-from ..pipeline import Answer, ask_stream
+from ..pipeline import Answer, ask_stream, check_text
 from . import schemas as sc
-from .api import ERRORS, Gate, answer_out, bearer, from_library
+from .api import ERRORS, Gate, answer_out, bearer, final_answer, from_library
 
 EXTRACTIVE = "extractive"
 
@@ -103,18 +103,14 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
         if req.model not in models:
             raise NotFoundError(f"model {req.model[:80]!r} does not exist; use one of: {', '.join(models)}")
         question, history = question_and_history(req.messages)
-        if len(question) > 2000:
-            raise InputError(f"the question is {len(question)} characters long; the limit is 2000")
+        question = check_text(question)
         s = settings.replace(mode="extractive") if req.model == EXTRACTIVE else \
             settings.replace(mode="generated", model=req.model)
         items = ask_stream(question, settings=s, history=history)
         await gate.acquire()
         if req.stream:
             return EventSourceResponse(_stream(items, gate, req.model), ping=15)
-        try:
-            answer = await run_in_threadpool(lambda: [x for x in items if isinstance(x, Answer)][-1])
-        finally:
-            gate.release()
+        answer = await final_answer(items, gate)
         out = answer_out(answer)
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
                 "model": req.model, "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
