@@ -11,6 +11,7 @@ first verified sentence; peak memory.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import statistics
@@ -149,7 +150,17 @@ YEARS_Q = "Which years were designated as the Years of High-Quality Development?
 
 
 def generator_figures(preset: str, runtime: str) -> dict:
-    """Run in a fresh process: load time, time to first token and decode speed on the real prompt, peak RSS."""
+    """Run in a fresh process: load time, time to first token and decode speed on the real prompt, peak RSS.
+
+    Runtime "ctranslate2-plain" is the ablation: CTranslate2 with its own ISA choice (AVX2) and every
+    thread, whatever the model's size.
+    """
+    if runtime == "ctranslate2-plain":
+        import qa.generation.ctranslate2 as ct2
+
+        os.environ["CT2_FORCE_CPU_ISA"] = "AVX2"
+        ct2.SMALL_MODEL_BYTES = 0
+        runtime = "ctranslate2"
     from qa.answerability import choose
     from qa.generation import load_generator
     from qa.pipeline import retrieve_stage
@@ -179,6 +190,7 @@ def generator_figures(preset: str, runtime: str) -> dict:
     prompt = len(gen.tokenizer.apply_chat_template(msgs, add_generation_prompt=True))
     # the first run computes the cached worked-examples prefix (CTranslate2); the median is the steady state
     return {"load_s": load, "ttft_s": statistics.median(ttft[1:]), "ttft_first_s": ttft[0],
+            "isa": getattr(gen, "isa", None), "threads": getattr(gen, "threads", s.threads),
             "decode_tok_s": statistics.median(rates), "prompt_tokens": prompt,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -209,7 +221,7 @@ def _child(*args: str) -> dict:
 def bench_model(out: dict) -> None:
     out["generators"] = {}
     for preset in ("qwen2.5-coder-1.5b", "smollm2-135m"):
-        for runtime in ("ctranslate2", "transformers"):
+        for runtime in ("ctranslate2", "ctranslate2-plain", "transformers"):
             out["generators"][(preset, runtime)] = _child("--generator", preset, runtime)
     out["conversion"] = _child("--convert", "qwen2.5-coder-1.5b")
 
@@ -259,10 +271,14 @@ def _index_rows(out: dict) -> list[tuple[str, str]]:
     ]
 
 
+def _cpu(g: dict) -> str:
+    return f" ({g['isa'] or 'default ISA'}, {g['threads']} thread{'s' * (g['threads'] > 1)})" if g.get("isa") else ""
+
+
 def report(out: dict) -> str:
     rows = _index_rows(out) if "ann_10k" in out else []
     rows += [
-        *[(f"generator {p} on {rt}: load / first token / decode / peak RSS",
+        *[(f"generator {p} on {rt}{_cpu(g)}: load / first token / decode / peak RSS",
            f"{g['load_s']:.1f} s / {g['ttft_s']:.2f} s ({g['prompt_tokens']} prompt tokens; first call "
            f"{g['ttft_first_s']:.2f} s) / {g['decode_tok_s']:.1f} tok/s / {g['peak_rss_mib']:.0f} MiB")
           for (p, rt), g in out["generators"].items()],

@@ -124,6 +124,7 @@ class Choice:
     reason: str  # why the question is refused, "" when it may be answered
     focus: list[int]  # evidence sentences the model reads, best first
     several: bool  # the question asks for several points
+    tentative: bool = False  # refused by score alone, but close enough that a verified draft may answer it
 
 
 def choose(question: str, query: str, evidence: list[Evidence], scores: np.ndarray, s: Settings) -> Choice:
@@ -132,7 +133,8 @@ def choose(question: str, query: str, evidence: list[Evidence], scores: np.ndarr
     Among the three best-scoring sentences the first that holds the kind of answer asked for (a date
     for "when", a number for "how many", a name for "who") wins. Refuse when none does, when the
     score is under `min_answer_score`, when it shares too few of the question's words, or when its
-    passage lacks a number or ordinal the question names.
+    passage lacks a number or ordinal the question names. A question refused by score alone whose score
+    is at least `model_decides_above` is `tentative`: the model may still answer it with a verified draft.
     """
     several = wants_several(question)
     if not evidence:
@@ -144,14 +146,17 @@ def choose(question: str, query: str, evidence: list[Evidence], scores: np.ndarr
     score = float(scores[pick])
     focus = _focus(pick, order, evidence, scores, s, several)
     reason = ""
+    low = f"closest passage is not similar enough ({score:.2f} < {s.min_answer_score})"
     if not typed:
         reason = f"no {kind} in the closest passages"
-    elif score < s.min_answer_score:
-        reason = f"closest passage is not similar enough ({score:.2f} < {s.min_answer_score})"
+    elif score < min(s.min_answer_score, s.model_decides_above):
+        reason = low
     elif max(coverage(q, _with_headings(evidence[i])) for q in (question, query) for i in focus) < s.min_coverage:
         reason = "the closest sentences share too few of the question's words"
     elif missing := missing_numbers(question, f"{evidence[pick].passage.title} {evidence[pick].passage.text}"):
         reason = f"the closest passage never mentions {', '.join(missing)}"
+    elif score < s.min_answer_score:
+        return Choice(pick, score, low, focus, several, tentative=True)
     return Choice(pick, score, reason, focus, several)
 
 

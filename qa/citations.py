@@ -307,6 +307,12 @@ described consider considered""".split()}
 GENERIC = {stem(w) for w in "need needs use uses using used make makes made get gets allow allows".split()}
 
 
+# A claim may always repeat one question word its passage lacks ("The Canadian Forces were involved in the Korean
+# War" for "…were the Canadian Forces involved in?"): on SQuAD 2.0 dev +0.9 points of accuracy, no change on the
+# seed set or in refusals, and the mutation set is still rejected 100%.
+FREE_ECHOES = 1
+
+
 def _unseen(words: set[str], seen: set[str]) -> set[str]:
     """`words` not in `seen`, allowing a shared 5-letter stem ("partnering" ~ "partnership")."""
     def prefix(w: str) -> str:
@@ -339,9 +345,10 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
         # words the claim takes from the question should be in the passage: "The French took control of the
         # region … in 1880" for "when did the French take control of the region?" is not supported by "The
         # area came under French sovereignty in 1880" (a claim may repeat one such word for every two new
-        # words it adds).
+        # words it adds, and one in any case).
         echoed = _unseen(claim & stems(question) - FRAMING, stems(ev.passage.text) | stems(ev.passage.title))
-        if support >= min_support and overlap(novel, have) >= min_overlap and len(echoed) <= len(novel) // 2 \
+        if support >= min_support and overlap(novel, have) >= min_overlap and \
+                len(echoed) <= max(FREE_ECHOES, len(novel) // 2) \
                 and \
                 not missing_fact(sentence, ev.text, question, context, ev.passage.text):
             return best, min(1.0, support)

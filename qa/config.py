@@ -61,6 +61,9 @@ class Settings:
     # The model's NOT FOUND refuses a question the rules let through unless its best sentence scores this
     # high (then the sentence is quoted instead); tuned on the dev sets.
     model_refusal_below: float = 0.7
+    # Between this and min_answer_score the model decides: a question whose best sentence scores this high is
+    # answered only by a draft sentence that passes verification, else refused (1.0: off).
+    model_decides_above: float = 1.0
     # When nothing the model wrote survives verification, the best sentence is quoted only if it scores this high.
     fallback_min_score: float = 0.5
     # A draft sentence counts only if its evidence scores at least this share of the rules' pick (one-fact questions).

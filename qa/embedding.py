@@ -41,7 +41,7 @@ def embedder_path(name: str) -> Path:
     return path
 
 
-BATCH_TOKENS = 8192  # word pieces per embedding batch (64 chunks of 128): memory stays flat with corpus size
+BATCH_TOKENS = 2048  # word pieces per embedding batch (16 chunks of 128): memory stays flat with corpus size
 
 
 class SentenceTransformerEmbedder:

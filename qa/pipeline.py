@@ -218,6 +218,9 @@ def conclude(draft: Draft, choice: Choice, s: Settings) -> tuple[str, str]:
     """
     if draft.kept:
         return "generated", ""
+    if choice.tentative:  # only a verified draft could answer it
+        return "refused", choice.reason + (", and the model found no answer" if draft.not_found else
+                                           ", and nothing the model wrote could be verified")
     if draft.found_nothing and choice.confidence < s.model_refusal_below:
         return "refused", "the model found no answer in the closest sentences"
     if draft.finished and choice.confidence < s.fallback_min_score:
@@ -251,7 +254,7 @@ def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: E
     choice = choose(question, r.query, r.evidence, r.scores, s)
     page_of = _page_of(store)
     draft = Draft()
-    if choice.reason:
+    if choice.reason and (s.mode == "extractive" or not choice.tentative):
         used, reason = "refused", choice.reason
     elif s.mode == "extractive":
         used, reason = "extractive", ""

@@ -54,6 +54,26 @@ def test_generator_saying_not_found_refuses_unless_the_rules_are_confident(built
     assert a.mode == "extractive-fallback" and "17 June 2025" in a.text and a.citations
 
 
+def test_a_low_scoring_question_is_answered_only_by_a_verified_draft(built, fake_embedder):
+    """Between model_decides_above and min_answer_score the model decides: a verified draft answers, anything
+    else (an unsupported draft, NOT FOUND, extractive mode) refuses with the score as the reason."""
+    q = "When was the treaty signed?"
+    score = ask(q, settings=built, embedder=fake_embedder, mode="extractive").confidence
+    grey = built.replace(min_answer_score=score + 0.01, model_decides_above=score - 0.01)
+    right = "The treaty was signed on 17 June 2025 [1]."
+    a = ask(q, settings=grey, embedder=fake_embedder, generator=FakeGenerator(right))
+    assert a.mode == "generated" and a.text == "The treaty was signed on 17 June 2025 [1]." and a.citations
+    for draft, why in [("The treaty was signed on 18 June 2026 [1].", "nothing the model wrote could be verified"),
+                       ("NOT FOUND", "the model found no answer")]:
+        a = ask(q, settings=grey, embedder=fake_embedder, generator=FakeGenerator(draft))
+        assert a.abstained and a.mode == "refused" and "not similar enough" in a.reason and why in a.reason, a.reason
+    a = ask(q, settings=grey, embedder=fake_embedder, mode="extractive")
+    assert a.abstained and "not similar enough" in a.reason
+    off = grey.replace(model_decides_above=score + 0.02)  # under the floor: refused before any generation
+    a = ask(q, settings=off, embedder=fake_embedder, generator=FakeGenerator(right))
+    assert a.abstained and a.reason.endswith(f"< {off.min_answer_score})") and "generate" not in a.timings
+
+
 def test_refusal_when_nothing_answers(built, fake_embedder):
     gen = FakeGenerator("Paris is the capital of France [1].")
     a = ask("What is the capital of France?", settings=built, embedder=fake_embedder, generator=gen)

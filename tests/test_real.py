@@ -202,3 +202,40 @@ def test_qwen_tokenizer_from_gguf_splits_like_qwen(real_settings):
     gen = get_generator(real_settings.model, real_settings.cache_dir, real_settings.threads)
     tokens = gen.tokenizer.tokenize("Years 2025 and 2026, cutting-edge.")
     assert tokens[:6] == ["Years", "Ġ", "2", "0", "2", "5"] and "Ġand" in tokens and "-edge" in tokens
+
+
+_CPU_PROBE = """
+import sys
+from pathlib import Path
+from qa.generation import load_generator
+big = load_generator(sys.argv[1], cache_dir=Path(sys.argv[2]), threads=2, runtime="ctranslate2")
+small = load_generator("smollm2-135m", cache_dir=Path(sys.argv[2]), threads=2, runtime="ctranslate2")
+print(big.threads, small.threads, small.isa)
+print("".join(small.stream([{"role": "user", "content": "Say hello."}], max_new_tokens=4)))
+"""
+
+
+@pytest.mark.parametrize("forced", [None, "AVX2"])
+def test_cpu_settings_follow_the_model_and_the_cpu(real_settings, forced):
+    """A small model runs on one thread, the default on all; AVX-512 is asked for when the CPU has it,
+    unless the user chose an ISA. CTranslate2's own log says which ISA it selected."""
+    import os
+    import subprocess
+    import sys
+
+    from qa.generation.ctranslate2 import _AVX512, cpu_flags
+
+    env = {**os.environ, "CT2_VERBOSE": "1"}
+    env.pop("CT2_FORCE_CPU_ISA", None)
+    if forced:
+        env["CT2_FORCE_CPU_ISA"] = forced
+    proc = subprocess.run([sys.executable, "-c", _CPU_PROBE, real_settings.model, str(real_settings.cache_dir)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    big, small, isa = proc.stdout.splitlines()[0].split()
+    assert (big, small) == ("2", "1")
+    expected = forced or ("AVX512" if _AVX512 <= cpu_flags() else "None")
+    assert isa == expected
+    selected = re.findall(r"Selected ISA: (\w+)", proc.stderr)
+    assert selected and (forced is None and expected == "None" or selected[0] == expected), selected
+    assert proc.stdout.splitlines()[1].strip()  # it still generates

@@ -1,13 +1,21 @@
 """The CTranslate2 runtime: int8 weights, greedy decoding, streamed token by token.
 
-Measured here (2 threads): SmolLM2-135M 0.39 s to first token and ~35 tok/s against 1.41 s and
-12.6 tok/s on transformers fp32; Qwen2.5-Coder-1.5B answers in ~3 s instead of ~14 s.
+Measured here: Qwen2.5-Coder-1.5B answers in ~3 s instead of ~14 s on transformers fp32.
 The text is decoded from all tokens so far and only the new suffix is yielded, so multi-byte
 characters split across tokens come out whole.
+
+Two CPU settings, both measured side by side on this 2-core machine (bench/RESULTS.md):
+- CTranslate2 dispatches its own kernels to AVX2 even on AVX-512 CPUs; AVX-512 decodes SmolLM2
+  15-20% faster and leaves Qwen (bound by memory bandwidth) unchanged, so it is chosen when the CPU
+  has it. `CT2_FORCE_CPU_ISA` set by the user wins.
+- A small model's per-token work is too little to split: SmolLM2 decodes faster on one thread
+  (about 24 against 16 tok/s), while Qwen needs both (7 against 3.8 tok/s). Models whose weights are
+  under SMALL_MODEL_BYTES get one thread.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,12 +24,38 @@ from pathlib import Path
 from ..errors import ModelError
 from .models import hf_to_ct2, quiet_tokenizer, resolve
 
+SMALL_MODEL_BYTES = 512 << 20
+_AVX512 = {"avx512f", "avx512bw", "avx512dq", "avx512vl"}  # what CTranslate2's AVX-512 kernels need
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: keep CTranslate2's own choice
+        return set()
+    line = next((x for x in text.splitlines() if x.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def choose_isa() -> str | None:
+    """Ask CTranslate2 for AVX-512 when the CPU has it (must run before its first computation)."""
+    if "CT2_FORCE_CPU_ISA" not in os.environ and _AVX512 <= cpu_flags():
+        os.environ["CT2_FORCE_CPU_ISA"] = "AVX512"
+    return os.environ.get("CT2_FORCE_CPU_ISA")
+
+
+def threads_for(folder: Path, threads: int) -> int:
+    """One thread for a small model (less overhead than splitting its tiny matrices), else all of them."""
+    weights = folder / "model.bin"
+    return 1 if weights.is_file() and weights.stat().st_size < SMALL_MODEL_BYTES else threads
+
 
 class CT2Generator:
     runtime = "ctranslate2"
 
     def __init__(self, source: str, *, cache_dir: Path, threads: int,
                  report: Callable[[str], None] = lambda _: None) -> None:
+        self.isa = choose_isa()
         try:
             import ctranslate2
         except ImportError as e:
@@ -30,11 +64,12 @@ class CT2Generator:
 
         self.name = source
         folder = hf_to_ct2(resolve(source, cache_dir), report)
+        self.threads = threads_for(folder, threads)
         t0 = time.perf_counter()
         try:
             self.tokenizer = quiet_tokenizer(AutoTokenizer, folder)
             self.model = ctranslate2.Generator(str(folder), device="cpu", compute_type="int8",
-                                               intra_threads=threads, inter_threads=1)
+                                               intra_threads=self.threads, inter_threads=1)
         except Exception as e:  # a damaged cache folder
             raise ModelError(f"cannot load {source} from {folder}: {type(e).__name__}: {e}".splitlines()[0][:300]) \
                 from e
