@@ -48,7 +48,8 @@ class SentenceTransformerEmbedder:
     """MiniLM (or another local sentence-transformers model) on PyTorch, CPU.
 
     Texts are embedded in batches of similar length capped by word pieces, not by count: memory does not
-    grow with the corpus and there is less padding (measured: 78 vs 72 chunks/s; ONNX Runtime was no faster)."""
+    grow with the corpus and there is less padding (measured: 78 vs 72 chunks/s; ONNX Runtime was no faster).
+    Smaller batches run faster on a 2-core CPU: 2,048 word pieces 83-92 chunks/s against 74-82 at 8,192."""
 
     def __init__(self, name: str, *, batch_size: int = 64, threads: int = 0) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

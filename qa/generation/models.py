@@ -22,6 +22,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,23 +263,27 @@ def gguf_to_hf(src: Source, report: Callable[[str], None]) -> Path:
     return src.hf_dir
 
 
-def _int8_rows(weight, block: int = 8192):
-    """Per-row symmetric int8 quantization (CTranslate2's "int8" scheme), a block of rows at a time so the
-    float32 copy of a 151936-row embedding never exists whole."""
+ROW_BLOCK = 2048
+
+
+def _int8_rows(weight, block: int = ROW_BLOCK, shape: tuple | None = None):
+    """Per-row symmetric int8 quantization (CTranslate2's "int8" scheme) of a tensor, or of anything sliced
+    by rows into tensors (a safetensors slice), a block of rows at a time: no whole float32 copy exists."""
     import numpy as np
 
-    flat = weight.reshape(weight.shape[0], -1)
-    out = np.empty(flat.shape, dtype=np.int8)
-    scales = np.empty(flat.shape[0], dtype=np.float32)
-    for a in range(0, flat.shape[0], block):
-        rows = flat[a:a + block].detach().float().numpy()
+    shape = tuple(shape or weight.shape)
+    cols = int(np.prod(shape[1:]))
+    out = np.empty((shape[0], cols), dtype=np.int8)
+    scales = np.empty(shape[0], dtype=np.float32)
+    for a in range(0, shape[0], block):
+        rows = weight[a:a + block].detach().float().numpy().reshape(-1, cols)
         amax = np.amax(np.absolute(rows), axis=1)
         amax[amax == 0] = 127.0
         amax = np.maximum(amax, np.float32(127) / np.finfo(np.float32).max)
         scale = (127.0 / amax).astype(np.float32)
         out[a:a + block] = np.rint(rows * scale[:, None]).astype(np.int8)
         scales[a:a + block] = scale
-    return out.reshape(tuple(weight.shape)), scales
+    return out.reshape(shape), scales
 
 
 def _quantize_spec_int8(spec) -> None:
@@ -308,6 +313,73 @@ def _quantize_spec_int8(spec) -> None:
     visit_spec(spec, visit)
 
 
+@contextmanager
+def _quantize_on_handoff(quantized: dict[int, tuple]):
+    """While CTranslate2 builds its spec, hand it int8 matrices: those `_load_int8` quantized already, or
+    any other float matrix, quantized the moment the loader takes it (its bf16 copy then freed).
+
+    The loader's `set_linear` and `set_embeddings` are wrapped, and `fuse_linear` (q, k, v into one matrix)
+    learns to join int8 rows with their per-row scales; rows are quantized independently, so the result is
+    the same as quantizing the joined matrix. A path that needs a float matrix gets it back de-quantized.
+    """
+    import numpy as np
+    import torch
+    from ctranslate2.converters import transformers as loaders
+    from ctranslate2.converters import utils
+    from ctranslate2.specs import common_spec
+
+    def take(param) -> tuple:
+        if id(param) not in quantized:
+            quantized[id(param)] = _int8_rows(param.data)
+            param.data = torch.empty(0, dtype=param.dtype)  # frees the bf16 storage for every holder
+        return quantized[id(param)]
+
+    def restore(module) -> None:
+        param = getattr(module, "weight", None)
+        if param is not None and id(param) in quantized and param.numel() == 0:
+            q, scale = quantized[id(param)]
+            param.data = torch.from_numpy(q.astype(np.float32) / scale.reshape(-1, *[1] * (q.ndim - 1)))
+
+    base, set_linear, set_embeddings, fuse = loaders.ModelLoader, loaders.ModelLoader.set_linear, \
+        loaders.ModelLoader.set_embeddings, utils.fuse_linear
+
+    def linear(self, spec, module, quant_type=common_spec.Quantization.CT2):
+        if quant_type != common_spec.Quantization.CT2 or type(module) is not torch.nn.Linear or \
+                not hasattr(spec, "weight_scale"):
+            restore(module)
+            return set_linear(self, spec, module, quant_type)
+        spec.weight, spec.weight_scale = take(module.weight)
+        if module.bias is not None:
+            spec.bias = module.bias
+        return None
+
+    def embeddings(self, spec, module):
+        if not hasattr(spec, "weight_scale") or not isinstance(module, torch.nn.Embedding):
+            restore(module)
+            return set_embeddings(self, spec, module)
+        spec.weight, spec.weight_scale = take(module.weight)
+        return None
+
+    def fuse_linear(spec, layers):
+        scales = [getattr(layer, "weight_scale", None) for layer in layers]
+        if not layers or not all(isinstance(x, np.ndarray) for x in scales):
+            return fuse(spec, layers)
+        spec.weight = np.concatenate([layer.weight for layer in layers])
+        spec.weight_scale = np.concatenate(scales)
+        biases = [layer.bias if layer.has_bias() else None for layer in layers]
+        if any(b is not None for b in biases):
+            like = next(b for b in biases if b is not None)
+            spec.bias = torch.cat([b if b is not None else torch.zeros(layer.weight.shape[0], dtype=like.dtype)
+                                   for b, layer in zip(biases, layers, strict=True)])
+        return None
+
+    base.set_linear, base.set_embeddings, utils.fuse_linear = linear, embeddings, fuse_linear
+    try:
+        yield
+    finally:
+        base.set_linear, base.set_embeddings, utils.fuse_linear = set_linear, set_embeddings, fuse
+
+
 def _trim() -> None:
     """Give freed memory back to the system (glibc keeps it otherwise, and it counts as resident)."""
     try:
@@ -318,23 +390,33 @@ def _trim() -> None:
         pass
 
 
-def _load_bf16(model_class, folder: Path, config):
-    """The model in bf16, filled one safetensors shard at a time (each shard unmapped before the next),
-    so memory holds the weights once instead of weights plus the mapped files."""
+def _load_int8(model_class, folder: Path, config, quantized: dict[int, tuple]):
+    """The model with its norms and biases in bf16 and every matrix already int8 (in `quantized`, keyed by
+    id(parameter); the parameter itself left empty). Each matrix is read from the safetensors shard a block
+    of rows at a time and quantized on the way, so the bf16 model never exists whole: peak memory is the
+    int8 model plus one mapped shard."""
     import torch
     from safetensors import safe_open
 
+    _trim()  # what the GGUF step left
     with torch.device("meta"):
         model = model_class._from_config(config, dtype=torch.bfloat16)
-    model = model.to_empty(device="cpu")
+    model = model.to_empty(device="cpu")  # untouched pages: nothing resident until written
     params = dict(model.named_parameters(remove_duplicate=False)) | dict(model.named_buffers())
     filled: set[str] = set()
     for shard in sorted(folder.glob("*.safetensors")):
         with safe_open(str(shard), framework="pt") as f, torch.no_grad():
             for name in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
-                if name in params:
-                    params[name].copy_(f.get_tensor(name))
-                    filled.add(name)
+                if name not in params:
+                    continue
+                dst = params[name]
+                if dst.dim() == 2 and dst.is_floating_point():
+                    quantized[id(dst)] = _int8_rows(f.get_slice(name), shape=tuple(dst.shape))
+                    dst.data = torch.empty(0, dtype=dst.dtype)
+                else:
+                    dst.copy_(f.get_tensor(name))
+                filled.add(name)
+        _trim()
     if getattr(config, "tie_word_embeddings", False):
         model.tie_weights()
         filled |= {n for n in params if n.startswith("lm_head.")}
@@ -342,7 +424,6 @@ def _load_bf16(model_class, folder: Path, config):
     if missing:
         raise ModelError(f"{folder.name}: no weights for {missing[:3]}")
     model.eval()
-    _trim()
     return model
 
 
@@ -350,14 +431,18 @@ def _converter(hf: Path):
     from ctranslate2.converters import TransformersConverter
 
     class LowMemoryConverter(TransformersConverter):
-        """Loads bf16 weights and quantizes them to int8 weight by weight (ct2's own pass peaks at ~6 GiB)."""
+        """Quantizes every matrix to int8 as it is read (ct2's own pass peaks at ~6 GiB for Qwen 1.5B)."""
+
+        quantized: dict[int, tuple] = {}
 
         def load_model(self, model_class, model_name_or_path, **kwargs):
-            return _load_bf16(model_class, Path(model_name_or_path), kwargs["config"])
+            return _load_int8(model_class, Path(model_name_or_path), kwargs["config"], self.quantized)
 
         def _load(self):
-            spec = super()._load()  # the transformers model is gone once this returns; only the spec holds weights
-            _quantize_spec_int8(spec)
+            self.quantized = {}
+            with _quantize_on_handoff(self.quantized):
+                spec = super()._load()  # the transformers model is gone once this returns
+            _quantize_spec_int8(spec)  # anything the hand-off did not see
             return spec
 
     return LowMemoryConverter(str(hf), low_cpu_mem_usage=True)
