@@ -105,10 +105,14 @@ def test_presets_convert_once_into_the_cache(real_settings):
         assert not list(src.ct2_dir.parent.glob(f".{src.ct2_dir.name}.tmp-*"))  # no half-written conversions
 
 
-def test_low_memory_int8_conversion_matches_ctranslate2s_own(tmp_path, real_settings):
+@pytest.mark.parametrize("direct_loader", [False, True])
+def test_low_memory_int8_conversion_matches_ctranslate2s_own(tmp_path, real_settings, direct_loader, monkeypatch,
+                                                             caplog):
     """Our int8 pass (each matrix quantized as it is read, q/k/v joined as int8 rows) writes the same weights as
-    the CTranslate2 converter's own pass: greedy generation from both is token for token the same."""
+    the CTranslate2 converter's own pass: greedy generation from both is token for token the same. A loader
+    that reads a matrix directly (as some architectures' do) gets the conversion done again from bf16."""
     import dataclasses
+    import logging
 
     import ctranslate2
     from ctranslate2.converters import TransformersConverter
@@ -120,7 +124,15 @@ def test_low_memory_int8_conversion_matches_ctranslate2s_own(tmp_path, real_sett
     theirs = tmp_path / "ct2"
     TransformersConverter(str(src.hf_dir)).convert(str(theirs), quantization="int8")
     fresh = dataclasses.replace(src, ct2_dir=tmp_path / "ours")  # converted now, not the cached copy
-    assert hf_to_ct2(fresh, lambda _: None) == fresh.ct2_dir
+    if direct_loader:  # SmolLM2 is a Llama: its loader now takes the embedding without the hand-off
+        from ctranslate2.converters.transformers import LlamaLoader
+
+        monkeypatch.setattr(LlamaLoader, "set_embeddings", lambda self, spec, module: setattr(spec, "weight",
+                                                                                               module.weight),
+                            raising=False)
+    with caplog.at_level(logging.INFO, logger="qa.generation.models"):
+        assert hf_to_ct2(fresh, lambda _: None) == fresh.ct2_dir
+    assert ("converting again from the whole bf16 model" in caplog.text) == direct_loader
     gen = load_generator("smollm2-135m", cache_dir=real_settings.cache_dir, threads=2, runtime="ctranslate2")
     static, tokens = gen.prompt_tokens([{"role": "user", "content": "Name three rivers of Central Asia."}])
     assert static is None  # a single turn has no reusable prefix

@@ -320,7 +320,8 @@ def _quantize_on_handoff(quantized: dict[int, tuple]):
 
     The loader's `set_linear` and `set_embeddings` are wrapped, and `fuse_linear` (q, k, v into one matrix)
     learns to join int8 rows with their per-row scales; rows are quantized independently, so the result is
-    the same as quantizing the joined matrix. A path that needs a float matrix gets it back de-quantized.
+    the same as quantizing the joined matrix. A loader that reads a matrix some other way gets an empty
+    tensor, which `_has_empty` finds, and the conversion is done again from the whole bf16 model.
     """
     import numpy as np
     import torch
@@ -334,19 +335,12 @@ def _quantize_on_handoff(quantized: dict[int, tuple]):
             param.data = torch.empty(0, dtype=param.dtype)  # frees the bf16 storage for every holder
         return quantized[id(param)]
 
-    def restore(module) -> None:
-        param = getattr(module, "weight", None)
-        if param is not None and id(param) in quantized and param.numel() == 0:
-            q, scale = quantized[id(param)]
-            param.data = torch.from_numpy(q.astype(np.float32) / scale.reshape(-1, *[1] * (q.ndim - 1)))
-
     base, set_linear, set_embeddings, fuse = loaders.ModelLoader, loaders.ModelLoader.set_linear, \
         loaders.ModelLoader.set_embeddings, utils.fuse_linear
 
     def linear(self, spec, module, quant_type=common_spec.Quantization.CT2):
         if quant_type != common_spec.Quantization.CT2 or type(module) is not torch.nn.Linear or \
                 not hasattr(spec, "weight_scale"):
-            restore(module)
             return set_linear(self, spec, module, quant_type)
         spec.weight, spec.weight_scale = take(module.weight)
         if module.bias is not None:
@@ -355,7 +349,6 @@ def _quantize_on_handoff(quantized: dict[int, tuple]):
 
     def embeddings(self, spec, module):
         if not hasattr(spec, "weight_scale") or not isinstance(module, torch.nn.Embedding):
-            restore(module)
             return set_embeddings(self, spec, module)
         spec.weight, spec.weight_scale = take(module.weight)
         return None
@@ -380,6 +373,17 @@ def _quantize_on_handoff(quantized: dict[int, tuple]):
         base.set_linear, base.set_embeddings, utils.fuse_linear = set_linear, set_embeddings, fuse
 
 
+def _has_empty(spec) -> bool:
+    """Does the spec hold a matrix `_load_int8` emptied (taken from the model other than through the hand-off)?"""
+    import torch
+    from ctranslate2.specs.model_spec import visit_spec
+
+    empty: list[str] = []
+    visit_spec(spec, lambda _layer, name, value: empty.append(name)
+               if isinstance(value, torch.Tensor) and value.numel() == 0 else None)
+    return bool(empty)
+
+
 def _trim() -> None:
     """Give freed memory back to the system (glibc keeps it otherwise, and it counts as resident)."""
     try:
@@ -390,11 +394,11 @@ def _trim() -> None:
         pass
 
 
-def _load_int8(model_class, folder: Path, config, quantized: dict[int, tuple]):
+def _load_int8(model_class, folder: Path, config, quantized: dict[int, tuple] | None):
     """The model with its norms and biases in bf16 and every matrix already int8 (in `quantized`, keyed by
     id(parameter); the parameter itself left empty). Each matrix is read from the safetensors shard a block
     of rows at a time and quantized on the way, so the bf16 model never exists whole: peak memory is the
-    int8 model plus one mapped shard."""
+    int8 model plus one mapped shard. With `quantized` None, the whole model in bf16 instead."""
     import torch
     from safetensors import safe_open
 
@@ -410,7 +414,7 @@ def _load_int8(model_class, folder: Path, config, quantized: dict[int, tuple]):
                 if name not in params:
                     continue
                 dst = params[name]
-                if dst.dim() == 2 and dst.is_floating_point():
+                if quantized is not None and dst.dim() == 2 and dst.is_floating_point():
                     quantized[id(dst)] = _int8_rows(f.get_slice(name), shape=tuple(dst.shape))
                     dst.data = torch.empty(0, dtype=dst.dtype)
                 else:
@@ -433,16 +437,19 @@ def _converter(hf: Path):
     class LowMemoryConverter(TransformersConverter):
         """Quantizes every matrix to int8 as it is read (ct2's own pass peaks at ~6 GiB for Qwen 1.5B)."""
 
-        quantized: dict[int, tuple] = {}
-
         def load_model(self, model_class, model_name_or_path, **kwargs):
             return _load_int8(model_class, Path(model_name_or_path), kwargs["config"], self.quantized)
 
         def _load(self):
-            self.quantized = {}
+            self.quantized: dict[int, tuple] | None = {}
             with _quantize_on_handoff(self.quantized):
                 spec = super()._load()  # the transformers model is gone once this returns
-            _quantize_spec_int8(spec)  # anything the hand-off did not see
+            if _has_empty(spec):  # this architecture's loader read a matrix directly: hold the bf16 model
+                log.info("converting again from the whole bf16 model (its loader reads weights directly)")
+                self.quantized = None
+                del spec
+                spec = super()._load()
+            _quantize_spec_int8(spec)  # the float matrices the hand-off did not see
             return spec
 
     return LowMemoryConverter(str(hf), low_cpu_mem_usage=True)
