@@ -31,6 +31,10 @@ _Q_NAME = re.compile(r"^\s*(who|whom|whose)\b|\b(who|whom|whose) (is|was|were|di
                      r"^\s*where\b|\b(what|which|in what|in which) (city|country|town|state|company|"
                      r"organization|person|team|university|river|province|region|nation|language)\b",
                      re.IGNORECASE)
+# "Which Central Asian country…", "What European city…": a named kind behind capitalised modifiers
+_Q_NAME_MODIFIED = re.compile(r"\b(?:[Ww]hich|[Ww]hat|[Ii]n (?:what|which)) (?:[A-Z][\w'’-]* ){1,3}(?:city|country|"
+                              r"town|state|company|organization|person|team|university|river|province|region|"
+                              r"nation|language)\b")
 _AGENTS = set("""nation country state government leader president minister king queen council commission committee
 parliament ministry agency authority court company firm group team member partner people citizen official
 organization organisation university institute author founder team army police union party bank board
@@ -45,7 +49,7 @@ def expected_type(question: str) -> str | None:
         return "date"
     if _Q_NUMBER.search(question):
         return "number"
-    if _Q_NAME.search(question):
+    if _Q_NAME.search(question) or _Q_NAME_MODIFIED.search(question):
         return "name"
     return None
 
