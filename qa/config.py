@@ -39,6 +39,9 @@ class Settings:
     chunk_chars: int = 600
     chunk_overlap_sentences: int = 1
     embed_batch: int = 64
+    # Matrix products of the embedder: "bfloat16" (autocast; weights, norms and sums stay float32), "float32",
+    # or "auto": bfloat16 where the CPU does it in hardware (AMX / AVX-512 bf16), else float32.
+    embed_precision: str = "auto"
     threads: int = field(default_factory=_default_threads)
     max_new_tokens: int = 80
     max_new_tokens_many: int = 200  # list and summary questions: one sentence per point
@@ -100,6 +103,8 @@ class Settings:
         s = cls(**values)  # type: ignore[arg-type]
         if s.mode not in ("generated", "extractive"):
             raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
+        if s.embed_precision not in ("auto", "float32", "bfloat16"):
+            raise InputError(f"embed_precision must be auto, float32 or bfloat16, not {s.embed_precision!r}")
         if s.runtime not in ("auto", "ctranslate2", "transformers"):
             raise InputError(f"runtime must be auto, ctranslate2 or transformers, not {s.runtime!r}")
         from .store import kind

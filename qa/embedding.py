@@ -11,11 +11,15 @@ import importlib.util
 import os
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .errors import ModelError
+from .cpu import has_native_bf16
+from .errors import InputError, ModelError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 
@@ -41,6 +45,18 @@ def embedder_path(name: str) -> Path:
     return path
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def choose_precision(requested: str = "auto") -> str:
+    """The embedder's matrix-product precision: bfloat16 only where the CPU computes it in hardware."""
+    if requested not in PRECISIONS:
+        raise InputError(f"embed_precision must be auto, float32 or bfloat16, not {requested!r}")
+    if requested != "auto":
+        return requested
+    return "bfloat16" if has_native_bf16() else "float32"
+
+
 BATCH_TOKENS = 2048  # word pieces per embedding batch (16 chunks of 128): memory stays flat with corpus size
 
 
@@ -49,9 +65,15 @@ class SentenceTransformerEmbedder:
 
     Texts are embedded in batches of similar length capped by word pieces, not by count: memory does not
     grow with the corpus and there is less padding (measured: 78 vs 72 chunks/s; ONNX Runtime was no faster).
-    Smaller batches run faster on a 2-core CPU: 2,048 word pieces 83-92 chunks/s against 74-82 at 8,192."""
+    Smaller batches run faster on a 2-core CPU: 2,048 word pieces 83-92 chunks/s against 74-82 at 8,192.
 
-    def __init__(self, name: str, *, batch_size: int = 64, threads: int = 0) -> None:
+    On CPUs with AMX or AVX-512 bf16 the matrix products run in bfloat16 under autocast (weights, layer norms,
+    softmax and pooling stay float32): measured here 2.0x the chunks per second, vectors within cosine 0.9999
+    of float32 and the same top-10 neighbours for 99.6% of them. Casting the weights to bfloat16 instead was
+    faster still (2.4x) but moved vectors (cosine down to 0.996, 91% of top-10 neighbours kept); int8 dynamic
+    quantization was slower and worse (1.5x, cosine 0.90)."""
+
+    def __init__(self, name: str, *, batch_size: int = 64, threads: int = 0, precision: str = "auto") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
@@ -60,6 +82,7 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(threads)
         self.name = name
         self.batch_size = batch_size
+        self.precision = choose_precision(precision)
         try:
             self.model = SentenceTransformer(str(embedder_path(name)), device="cpu", local_files_only=True)
         except (OSError, ValueError) as e:
@@ -89,11 +112,14 @@ class SentenceTransformerEmbedder:
             return self._embed(texts)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
+        import torch
+
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for batch in self.batches(texts) if texts else []:
-            vecs = self.model.encode([texts[i] for i in batch], batch_size=len(batch), normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
-            out[batch] = np.asarray(vecs, dtype=np.float32)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
+            for batch in self.batches(texts) if texts else []:
+                vecs = self.model.encode([texts[i] for i in batch], batch_size=len(batch), normalize_embeddings=True,
+                                         convert_to_tensor=True, show_progress_bar=False)
+                out[batch] = vecs.float().numpy()
         return out
 
 
@@ -104,13 +130,19 @@ LOADED: set[str] = set()  # embedders loaded in this process (for health reports
 
 
 @functools.lru_cache(maxsize=4)
-def _load_embedder(name: str, batch_size: int, threads: int) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(name, batch_size=batch_size, threads=threads)
+def _load_embedder(name: str, batch_size: int, threads: int, precision: str) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(name, batch_size=batch_size, threads=threads, precision=precision)
 
 
-def get_embedder(name: str = DEFAULT_EMBEDDER, batch_size: int = 64, threads: int = 0) -> SentenceTransformerEmbedder:
+def get_embedder(name: str = DEFAULT_EMBEDDER, batch_size: int = 64, threads: int = 0,
+                 precision: str = "auto") -> SentenceTransformerEmbedder:
     """The embedder, loaded once per process (thread-safe)."""
     with MODEL_LOAD_LOCK:
-        emb = _load_embedder(name, batch_size, threads)
+        emb = _load_embedder(name, batch_size, threads, choose_precision(precision))
         LOADED.add(name)
         return emb
+
+
+def settings_embedder(s: Settings) -> SentenceTransformerEmbedder:
+    """The embedder the settings name (model, batch, threads, precision), loaded once per process."""
+    return get_embedder(s.embedder, s.embed_batch, s.threads, s.embed_precision)

@@ -169,11 +169,11 @@ def evaluate_drafts(items: list[dict], s: Settings, name: str) -> dict:
     Items are `{"q", "draft", "mutated": bool, "kind"}`; a draft is accepted when every one of its
     sentences survives verification against the question's retrieved evidence.
     """
-    from .embedding import get_embedder
+    from .embedding import settings_embedder
     from .pipeline import retrieve_stage
 
     store = Store.open(Path(s.index_dir))
-    emb = get_embedder(s.embedder, s.embed_batch, s.threads)
+    emb = settings_embedder(s)
     rows = []
     try:
         for item in items:

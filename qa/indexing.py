@@ -26,7 +26,7 @@ from . import store as st
 from .chunking import chunk_text
 from .config import Settings
 from .documents import SUFFIXES, Document, Limits, parse, sha256_bytes
-from .embedding import Embedder, get_embedder
+from .embedding import Embedder, settings_embedder
 from .errors import DocumentError, IndexStoreError, InputError
 from .store.local import LocalWriter
 
@@ -220,7 +220,7 @@ def update_index(paths: Iterable[str | Path] = (), *, action: str = "sync", sett
     errors: list[str] = []
     with _writer(s, errors) as writer:
         run = _Run(s, writer, errors=errors, ray=ray_address, embedder_factory=(lambda: embedder) if embedder else
-                   (lambda: get_embedder(s.embedder, s.embed_batch, s.threads)))
+                   (lambda: settings_embedder(s)))
         return _sync(paths, action, run, progress, t0)
 
 

@@ -59,10 +59,10 @@ def _parse(row: dict, limits: tuple[int, int], chunk_chars: int, overlap: int) -
 class _Embed:
     """A Ray actor: loads the embedder once, embeds the chunks of a batch of documents."""
 
-    def __init__(self, name: str, batch: int, threads: int) -> None:
+    def __init__(self, name: str, batch: int, threads: int, precision: str) -> None:
         from .embedding import get_embedder
 
-        self.embedder = get_embedder(name, batch, threads)
+        self.embedder = get_embedder(name, batch, threads, precision)
 
     def __call__(self, batch: dict) -> dict:
         texts, counts = [], []
@@ -96,7 +96,8 @@ def parse_and_embed(items: list[dict], settings: Settings, address: str | None
     ds = ds.map(_parse, fn_kwargs={"limits": (limits.unpacked_bytes, limits.text_chars),
                                    "chunk_chars": settings.chunk_chars, "overlap": settings.chunk_overlap_sentences})
     ds = ds.map_batches(_Embed, fn_constructor_kwargs={"name": settings.embedder, "batch": settings.embed_batch,
-                                                       "threads": max(1, settings.threads // actors)},
+                                                       "threads": max(1, settings.threads // actors),
+                                                       "precision": settings.embed_precision},
                         compute=ray.data.ActorPoolStrategy(size=actors), batch_size=8, num_cpus=1)
     log.info("indexing %d files on Ray with %d embedding actors", len(items), actors)
     for row in ds.iter_rows():

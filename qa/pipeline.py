@@ -39,7 +39,7 @@ from .citations import (
 )
 from .config import Settings
 from .documents import page_at
-from .embedding import Embedder, get_embedder
+from .embedding import Embedder, settings_embedder
 from .errors import InputError, QAError
 from .generation import Generator, get_generator
 from .prompting import build_messages, is_not_found
@@ -275,7 +275,7 @@ def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: E
 
 
 def _embedder_for(store: Reader, s: Settings, embedder: Embedder | None) -> Embedder:
-    emb = embedder or get_embedder(s.embedder, s.embed_batch, s.threads)
+    emb = embedder or settings_embedder(s)
     if store.manifest.get("embedder") != getattr(emb, "name", s.embedder):
         raise QAError(f"the index was built with {store.manifest.get('embedder')}, not {emb.name}; run `qa index`")
     return emb

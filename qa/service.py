@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .config import Settings
 from .documents import SUFFIXES
-from .embedding import get_embedder
+from .embedding import settings_embedder
 from .errors import IndexStoreError, InputError, NotFoundError
 from .indexing import IndexStats, update_index
 from .pipeline import check_text
@@ -61,7 +61,7 @@ def search(query: str, *, settings: Settings, k: int | None = None) -> list[Pass
     k = k or settings.k
     if not 1 <= k <= 50:
         raise InputError(f"k must be between 1 and 50, not {k}")
-    emb = get_embedder(settings.embedder, settings.embed_batch, settings.threads)
+    emb = settings_embedder(settings)
     with open_live(settings) as store:
         return retrieve(query, store, emb, k=k)
 

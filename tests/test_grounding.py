@@ -392,3 +392,18 @@ def test_unverifiable_draft_refuses_when_the_best_sentence_is_weak(built, fake_e
     lenient = built.replace(fallback_min_score=0.0)
     a = ask("When was the treaty signed?", settings=lenient, embedder=fake_embedder, generator=gen)
     assert a.mode == "extractive-fallback" and "17 June 2025" in a.text
+
+
+def test_embedder_precision_follows_the_cpu(monkeypatch):
+    import qa.embedding as embedding
+    from qa.config import Settings
+
+    monkeypatch.setattr(embedding, "has_native_bf16", lambda: True)
+    assert embedding.choose_precision("auto") == "bfloat16" and embedding.choose_precision("float32") == "float32"
+    monkeypatch.setattr(embedding, "has_native_bf16", lambda: False)  # emulated bfloat16 would be slower
+    assert embedding.choose_precision("auto") == "float32" and embedding.choose_precision("bfloat16") == "bfloat16"
+    with pytest.raises(InputError, match="embed_precision"):
+        embedding.choose_precision("fp16")
+    monkeypatch.setenv("QA_EMBED_PRECISION", "half")
+    with pytest.raises(InputError, match="embed_precision must be auto, float32 or bfloat16, not 'half'"):
+        Settings.from_env()

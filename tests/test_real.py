@@ -256,3 +256,24 @@ def test_cpu_settings_follow_the_model_and_the_cpu(real_settings, forced):
     selected = re.findall(r"Selected ISA: (\w+)", proc.stderr)
     assert selected and (forced is None and expected == "None" or selected[0] == expected), selected
     assert proc.stdout.splitlines()[1].strip()  # it still generates
+
+
+def test_bfloat16_embeddings_keep_the_float32_neighbours():
+    """The embedder's bfloat16 matrix products (autocast) change the vectors only in the last digits: the
+    same nearest chunks for every chunk of the article. Forced here, so it runs on any CPU."""
+    import numpy as np
+
+    from qa.chunking import chunk_text
+    from qa.config import ROOT
+    from qa.embedding import get_embedder
+
+    text = next((ROOT / "corpus").glob("*.md")).read_text()
+    chunks = [c.text for c in chunk_text(text, size=600, overlap=1)]
+    full, half = get_embedder(precision="float32"), get_embedder(precision="bfloat16")
+    assert (full.precision, half.precision) == ("float32", "bfloat16") and full is not half
+    a, b = full.embed(chunks), half.embed(chunks)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-3)
+    cos = (a * b).sum(1)
+    assert 0.999 < cos.min() and not np.array_equal(a, b)  # close, and really computed differently
+    top = lambda v: np.argsort(-(v @ v.T), axis=1)[:, :3]  # noqa: E731
+    assert (top(a) == top(b)).mean() >= 0.95

@@ -21,20 +21,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..cpu import cpu_flags
 from ..errors import ModelError
 from .models import hf_to_ct2, quiet_tokenizer, resolve
 
 SMALL_MODEL_BYTES = 512 << 20
 _AVX512 = {"avx512f", "avx512bw", "avx512dq", "avx512vl"}  # what CTranslate2's AVX-512 kernels need
-
-
-def cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: keep CTranslate2's own choice
-        return set()
-    line = next((x for x in text.splitlines() if x.startswith("flags")), "")
-    return set(line.partition(":")[2].split())
 
 
 def choose_isa() -> str | None:

@@ -117,11 +117,11 @@ def exposure_warning(host: str, auth: str | None, api_key: str | None) -> str | 
 
 def warm_up(settings: Settings) -> None:
     """Load the models in the background at start, so the first question does not wait for them."""
-    from ..embedding import get_embedder
+    from ..embedding import settings_embedder
     from ..generation import get_generator
 
     try:
-        get_embedder(settings.embedder, settings.embed_batch, settings.threads)
+        settings_embedder(settings)
         if settings.mode == "generated":
             get_generator(settings.model, settings.cache_dir, settings.threads)
     except QAError as e:  # reported again, as a clear error, when a question needs the model
