@@ -20,7 +20,7 @@ from tests.pdfgen import docx_bomb
 @pytest.fixture
 def fake_models(monkeypatch, fake_embedder):
     """Uploads index with the fake embedder (unit tests: no model)."""
-    monkeypatch.setattr("qa.indexing.get_embedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setattr("qa.indexing.settings_embedder", lambda *a, **k: fake_embedder)
     return fake_embedder
 
 
