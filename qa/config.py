@@ -103,12 +103,12 @@ class Settings:
         s = cls(**values)  # type: ignore[arg-type]
         if s.mode not in ("generated", "extractive"):
             raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
-        if s.embed_precision not in ("auto", "float32", "bfloat16"):
-            raise InputError(f"embed_precision must be auto, float32 or bfloat16, not {s.embed_precision!r}")
         if s.runtime not in ("auto", "ctranslate2", "transformers"):
             raise InputError(f"runtime must be auto, ctranslate2 or transformers, not {s.runtime!r}")
+        from .embedding import choose_precision
         from .store import kind
 
+        choose_precision(s.embed_precision)  # a clear error for a precision that is not auto, float32 or bfloat16
         kind(s.store)  # a clear error for a store setting that is neither local, a .db file nor a URL
         if s.k < 1 or s.k > 50:
             raise InputError(f"k must be between 1 and 50, not {s.k}")
