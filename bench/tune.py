@@ -48,6 +48,14 @@ class CachedGenerator:
                 self.save()
         yield self.cache[key]
 
+    def p_yes(self, messages: list[dict[str, str]]) -> float:
+        key = json.dumps(["p_yes", messages])
+        if key not in self.cache:
+            gen = get_generator(self.s.model, self.s.cache_dir, self.s.threads, self.s.runtime)
+            self.cache[key] = gen.p_yes(messages)
+            self.generated += 1
+        return self.cache[key]
+
     def save(self) -> None:
         self.path.write_text(json.dumps(self.cache))
 

@@ -57,18 +57,22 @@ class Settings:
     approx_threshold: int = 50_000
     hnsw_ef_search: int = 512  # recall@10 0.98 at 200k synthetic vectors (128: 0.86); see bench
     # Refusal and verification thresholds (chosen on the dev sets; see README).
-    min_answer_score: float = 0.45
+    min_answer_score: float = 0.35
     min_coverage: float = 0.2
     min_support: float = 0.6
     min_overlap: float = 0.75
     # The model's NOT FOUND refuses a question the rules let through unless its best sentence scores this
     # high (then the sentence is quoted instead); tuned on the dev sets.
-    model_refusal_below: float = 0.7
+    model_refusal_below: float = 0.52
     # Between this and min_answer_score the model decides: a question whose best sentence scores this high is
     # answered only by a draft sentence that passes verification, else refused (1.0: off).
     model_decides_above: float = 1.0
     # When nothing the model wrote survives verification, the best sentence is quoted only if it scores this high.
-    fallback_min_score: float = 0.5
+    fallback_min_score: float = 0.0
+    # The model as judge: a one-fact question whose best sentence scores below `judge_below` is refused when the
+    # model's probability that the evidence states the answer ("yes") is under `judge_min_yes` (0: off).
+    judge_below: float = 0.65
+    judge_min_yes: float = 0.35
     # A draft sentence counts only if its evidence scores at least this share of the rules' pick (one-fact questions).
     on_topic_ratio: float = 0.75
     keep_versions: int = 2

@@ -2,6 +2,7 @@
 
     retrieve_stage     -> Retrieved    passages (dense + BM25, fused), their sentences, answer scores
     choose             -> Choice       answer rules: the answer sentence, what the model reads, or a refusal
+    judge              -> reason       the model, asked yes/no, refuses a doubtful one-fact question
     compose            -> str pieces   the local model's draft, from numbered evidence sentences
     verified_sentences -> (sentence, evidence, support)  each completed draft sentence checked as it streams
     conclude           -> mode         the model's answer, a refusal, or the quoted best sentence
@@ -42,7 +43,7 @@ from .documents import page_at
 from .embedding import Embedder, settings_embedder
 from .errors import InputError, QAError
 from .generation import Generator, get_generator
-from .prompting import build_messages, is_not_found
+from .prompting import build_judge_messages, build_messages, is_not_found
 from .retrieval import Passage, retrieve
 from .store import Reader, open_live
 from .text import content_words, stems
@@ -116,6 +117,32 @@ def retrieve_stage(question: str, history: Sequence[Turn] | None, store: Reader,
         own = answer_scores(question, emb.embed([question])[0], evidence, ev_vecs)
         scores = FOLLOWUP_OWN_WEIGHT * own + (1 - FOLLOWUP_OWN_WEIGHT) * scores
     return Retrieved(query, passages, evidence, ev_vecs, scores)
+
+
+def judge(question: str, r: Retrieved, choice: Choice, generator: Generator | None, s: Settings,
+          timings: dict[str, float]) -> str:
+    """A refusal reason when the model judges that the evidence does not state the answer, else "".
+
+    Only one-fact questions whose best sentence scores under `judge_below` are judged: SQuAD 2.0's
+    adversarial questions reuse a paragraph's words for something it never states, which the scores
+    cannot see; the model, asked "do the sources state the answer?", often can."""
+    if choice.several or choice.confidence >= s.judge_below or s.judge_min_yes <= 0:
+        return ""
+    t = time.perf_counter()
+    try:
+        gen = generator or get_generator(s.model, s.cache_dir, s.threads, s.runtime)
+        if not hasattr(gen, "p_yes"):  # a generator written before the protocol had the judge
+            return ""
+        p = gen.p_yes(build_judge_messages(question, [r.evidence[i].text for i in choice.focus]))
+    except QAError as e:  # a broken model leaves the decision to the rules
+        log.warning("the model could not judge, the rules decide: %s", e)
+        return ""
+    finally:
+        timings["judge"] = time.perf_counter() - t
+    if p < s.judge_min_yes:
+        return f"the model judges that the closest sentences do not state the answer (p(yes) {p:.2f} < " \
+               f"{s.judge_min_yes})"
+    return ""
 
 
 def compose(question: str, r: Retrieved, choice: Choice, gen: Generator, s: Settings) -> Iterator[str]:
@@ -258,6 +285,8 @@ def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: E
         used, reason = "refused", choice.reason
     elif s.mode == "extractive":
         used, reason = "extractive", ""
+    elif reason := judge(question, r, choice, generator, s, timings):
+        used = "refused"
     else:
         yield from generate_verified(question, r, choice, emb, s, draft, generator, page_of, timings, t0)
         used, reason = conclude(draft, choice, s)

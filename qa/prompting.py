@@ -7,6 +7,11 @@ short, in the sources' words, one sentence per point, and NOT FOUND when the sen
 The model is not asked to write [n] markers: verification ties every sentence to its source and
 numbers it anyway, and leaving them out saves four tokens a sentence (measured: the first verified
 sentence 0.3-0.9 s sooner, same accuracy). Document text is data: chat-control tokens are removed.
+
+The judge prompt asks the same model one yes/no question about the same sentences: do they state the
+answer? Its probability of "yes" separates answerable from adversarial unanswerable questions better
+than the model's own NOT FOUND (SQuAD 2.0 dev, answered questions: AUC 0.73 against 0.66 for the
+first-token probability of NOT; worked examples in the judge prompt made it worse, 0.67).
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ _EXAMPLES = [
      "The treaty sets quotas for fishing in the strait. It also sets rules for shipping and for protecting "
      "the seabed."),
 ]
+JUDGE_SYSTEM = ("You check whether source sentences answer a question. The question may mention a detail, a name, a "
+                "number or a date that the sources never state or state differently; then the sources do not "
+                "answer it. Reply with one word: yes or no.")
 _QUOTE_MARK = re.compile(r"(?m)^\s*>\s?|\*\*|__")
 _SPECIAL = re.compile(r"<\|[^|>]{1,40}\|>|</?(system|user|assistant|s)>", re.IGNORECASE)
 
@@ -57,6 +65,13 @@ def build_messages(question: str, sentences: list[str]) -> list[dict[str, str]]:
                      {"role": "assistant", "content": ex_answer}]
     messages.append({"role": "user", "content": _user(question, sentences)})
     return messages
+
+
+def build_judge_messages(question: str, sentences: list[str]) -> list[dict[str, str]]:
+    """The chat for the judge: do these numbered sentences state the answer? (reply: yes or no)."""
+    return [{"role": "system", "content": JUDGE_SYSTEM},
+            {"role": "user", "content": _user(question, sentences) + "\n\nDo the sources state the answer to this "
+                                                                     "question?"}]
 
 
 def is_not_found(draft: str) -> bool:

@@ -50,13 +50,18 @@ class FakeEmbedder:
 
 
 class FakeGenerator:
-    """Replies with a fixed text, streamed word by word; records the messages it saw."""
+    """Replies with a fixed text, streamed word by word, and judges with a fixed p(yes); records what it saw."""
 
     name = "fake"
 
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
+    def __init__(self, reply: str, yes: float = 1.0) -> None:
+        self.reply, self.yes = reply, yes
         self.seen: list[list[dict]] = []
+        self.judged: list[list[dict]] = []
+
+    def p_yes(self, messages: list[dict]) -> float:
+        self.judged.append(messages)
+        return self.yes
 
     def stream(self, messages: list[dict], *, max_new_tokens: int = 80) -> Iterator[str]:
         self.seen.append(messages)

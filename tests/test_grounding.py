@@ -47,7 +47,8 @@ def test_changed_number_is_not_supported(built, fake_embedder):
 
 def test_generator_saying_not_found_refuses_unless_the_rules_are_confident(built, fake_embedder):
     gen = FakeGenerator("NOT FOUND")
-    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
+    doubtful = built.replace(model_refusal_below=1.01)  # the rules' pick scores under it
+    a = ask("When was the treaty signed?", settings=doubtful, embedder=fake_embedder, generator=gen)
     assert a.mode == "refused" and a.abstained and "model found no answer" in a.reason and a.citations == []
     confident = built.replace(model_refusal_below=0.0)  # the rules' pick is trusted over the model's NOT FOUND
     a = ask("When was the treaty signed?", settings=confident, embedder=fake_embedder, generator=gen)
@@ -314,7 +315,8 @@ def test_a_sentence_saying_the_same_again_is_shown_once(built, fake_embedder):
 
 def test_model_repeating_the_question_counts_as_not_found(built, fake_embedder):
     gen = FakeGenerator("The treaty was signed.")
-    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
+    doubtful = built.replace(model_refusal_below=1.01)  # the rules' pick scores under it
+    a = ask("When was the treaty signed?", settings=doubtful, embedder=fake_embedder, generator=gen)
     assert a.abstained and "model found no answer" in a.reason
 
 
@@ -407,3 +409,53 @@ def test_embedder_precision_follows_the_cpu(monkeypatch):
     monkeypatch.setenv("QA_EMBED_PRECISION", "half")
     with pytest.raises(InputError, match="embed_precision must be auto, float32 or bfloat16, not 'half'"):
         Settings.from_env()
+
+
+def test_model_judge_refuses_a_doubtful_one_fact_question_before_generating(built, fake_embedder):
+    doubtful = built.replace(judge_below=1.01, judge_min_yes=0.35)
+    no = FakeGenerator("The treaty was signed on 17 June 2025.", yes=0.1)
+    a = ask("When was the treaty signed?", settings=doubtful, embedder=fake_embedder, generator=no)
+    assert a.abstained and "p(yes) 0.10 < 0.35" in a.reason and "judge" in a.timings
+    assert no.seen == []  # refused before any generation
+    [judged] = no.judged
+    assert judged[0]["content"].startswith("You check whether source sentences answer")
+    assert "17 June 2025" in judged[-1]["content"] and "Do the sources state the answer" in judged[-1]["content"]
+    yes = FakeGenerator("The treaty was signed on 17 June 2025.", yes=0.9)
+    b = ask("When was the treaty signed?", settings=doubtful, embedder=fake_embedder, generator=yes)
+    assert not b.abstained and b.mode == "generated" and len(yes.judged) == 1 and yes.seen
+    confident = FakeGenerator("The treaty was signed on 17 June 2025.", yes=0.1)
+    c = ask("When was the treaty signed?", settings=built.replace(judge_below=0.0), embedder=fake_embedder,
+            generator=confident)
+    assert not c.abstained and confident.judged == []  # a confident pick is never judged
+
+
+def test_a_generator_that_cannot_judge_leaves_the_decision_to_the_rules(built, fake_embedder):
+    from qa.errors import ModelError
+
+    class NoJudge(FakeGenerator):
+        def p_yes(self, messages):
+            raise ModelError("the model's vocabulary has no one-token yes and no: it cannot judge")
+
+    class Older:  # written against the protocol before it had the judge
+        name = "older"
+
+        def stream(self, messages, *, max_new_tokens=80):
+            yield "The treaty was signed on 17 June 2025."
+
+    doubtful = built.replace(judge_below=1.01)
+    for gen in (NoJudge("The treaty was signed on 17 June 2025."), Older()):
+        a = ask("When was the treaty signed?", settings=doubtful, embedder=fake_embedder, generator=gen)
+        assert not a.abstained and a.mode == "generated" and "17 June 2025" in a.text
+
+
+def test_yes_share_reads_both_spellings_and_refuses_a_vocabulary_without_them():
+    import math
+
+    from qa.errors import ModelError
+    from qa.generation import yes_share
+
+    logits = [0.0, math.log(3), math.log(1), 0.0, math.log(2), 5.0]  # yes=1, Yes=2, no=3, No=4, other=5
+    assert yes_share(logits, [1, 2], [3, 4]) == pytest.approx(4 / 7)
+    assert yes_share(logits, [1], [4]) == pytest.approx(3 / 5)
+    with pytest.raises(ModelError, match="cannot judge"):
+        yes_share(logits, [], [3])

@@ -277,3 +277,25 @@ def test_bfloat16_embeddings_keep_the_float32_neighbours():
     assert 0.999 < cos.min() and not np.array_equal(a, b)  # close, and really computed differently
     top = lambda v: np.argsort(-(v @ v.T), axis=1)[:, :3]  # noqa: E731
     assert (top(a) == top(b)).mean() >= 0.95
+
+
+def test_the_model_judges_whether_the_sentences_state_the_answer(real_settings):
+    """The judge's p(yes) on both runtimes: over the refusal threshold when the sentences state the answer,
+    under it when the question asks for a detail they never give (near misses like the seed set's)."""
+    from qa.generation import get_generator, load_generator
+    from qa.prompting import build_judge_messages
+
+    treaty = ["The treaty was signed in Astana on 17 June 2025 by the six heads of state.",
+              "It sets out permanent good-neighbourliness and friendly cooperation."]
+    energy = ["China and the Central Asian countries are expanding cooperation on new energy projects such as wind "
+              "and solar farms.", "These projects support green development across the region."]
+    qwen = get_generator(real_settings.model, real_settings.cache_dir, real_settings.threads)
+    t = real_settings.judge_min_yes
+    for stated, missing, sentences in [("When was the treaty signed?", "What budget was assigned to the treaty?",
+                                        treaty),
+                                       ("What kinds of new energy projects are being built?",
+                                        "How much did China invest in new energy projects?", energy)]:
+        assert qwen.p_yes(build_judge_messages(stated, sentences)) > t > \
+            qwen.p_yes(build_judge_messages(missing, sentences))
+    light = load_generator("smollm2-135m", cache_dir=real_settings.cache_dir, threads=2, runtime="transformers")
+    assert 0.0 < light.p_yes(build_judge_messages("When was the treaty signed?", treaty)) < 1.0  # same two words

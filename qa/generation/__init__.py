@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from ..errors import ModelError
 from .models import PRESETS, Preset, installed_presets
 
-__all__ = ["PRESETS", "RUNTIMES", "Generator", "Preset", "get_generator", "installed_presets", "load_generator"]
+__all__ = ["PRESETS", "RUNTIMES", "YES_NO", "Generator", "Preset", "get_generator", "installed_presets",
+           "load_generator", "word_ids", "yes_share"]
 log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "ctranslate2", "transformers")
 LOADED: set[str] = set()  # sources loaded in this process (for health reports)
@@ -30,6 +31,30 @@ class Generator(Protocol):
     def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80) -> Iterator[str]:
         """Yield the reply to a chat, piece by piece."""
         ...
+
+    def p_yes(self, messages: list[dict[str, str]]) -> float:
+        """The probability that the reply to a chat starts with "yes" rather than "no" (one forward pass)."""
+        ...
+
+
+YES_NO = (("yes", "Yes", "YES"), ("no", "No", "NO"))
+
+
+def yes_share(logits: Sequence[float], yes_ids: Sequence[int], no_ids: Sequence[int]) -> float:
+    """p(yes) / (p(yes) + p(no)) from next-token logits, each word in its spellings."""
+    import numpy as np
+
+    if not yes_ids or not no_ids:
+        raise ModelError("the model's vocabulary has no one-token yes and no: it cannot judge")
+    lg = np.asarray(logits, dtype=np.float64).ravel()
+    y, n = np.logaddexp.reduce(lg[list(yes_ids)]), np.logaddexp.reduce(lg[list(no_ids)])
+    return float(1.0 / (1.0 + np.exp(n - y)))
+
+
+def word_ids(tokenizer, words: Sequence[str]) -> list[int]:
+    """The ids of the words that are single tokens of `tokenizer`."""
+    ids = [tokenizer.convert_tokens_to_ids(w) for w in words]
+    return [i for i in ids if i is not None and i != tokenizer.unk_token_id]
 
 
 def load_generator(source: str, *, cache_dir: Path, threads: int, runtime: str = "auto",

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..cpu import cpu_flags
 from ..errors import ModelError
+from . import YES_NO, word_ids, yes_share
 from .models import hf_to_ct2, quiet_tokenizer, resolve
 
 SMALL_MODEL_BYTES = 512 << 20
@@ -69,6 +70,7 @@ class CT2Generator:
         self._end = [t for t in {self.tokenizer.eos_token, "<|im_end|>", "<|endoftext|>"}
                      if t and self.tokenizer.convert_tokens_to_ids(t) != self.tokenizer.unk_token_id]
         self._lock = threading.Lock()
+        self._yes, self._no = (word_ids(self.tokenizer, words) for words in YES_NO)
 
     def _tokens(self, messages: list[dict[str, str]], generation_prompt: bool) -> list[str]:
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=True)
@@ -86,6 +88,16 @@ class CT2Generator:
         if len(prefix) < len(tokens) and tokens[:len(prefix)] == prefix:
             return prefix, tokens[len(prefix):]
         return None, tokens
+
+    def p_yes(self, messages: list[dict[str, str]]) -> float:
+        static, tokens = self.prompt_tokens(messages)
+        with self._lock:
+            try:
+                out = self.model.generate_batch([tokens], max_length=1, sampling_topk=1, return_logits_vocab=True,
+                                                static_prompt=static, include_prompt_in_result=False)
+            except (RuntimeError, ValueError) as e:
+                raise ModelError(f"judging failed: {e}") from e
+        return yes_share(out[0].logits[0], self._yes, self._no)
 
     def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80) -> Iterator[str]:
         static, tokens = self.prompt_tokens(messages)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import ModelError
+from . import YES_NO, word_ids, yes_share
 from .models import gguf_to_hf, quiet_tokenizer, resolve
 
 
@@ -39,6 +40,19 @@ class TransformersGenerator:
         self.model.eval()
         self.load_seconds = time.perf_counter() - t0
         self._lock = threading.Lock()
+        self._yes, self._no = (word_ids(self.tokenizer, words) for words in YES_NO)
+
+    def p_yes(self, messages: list[dict[str, str]]) -> float:
+        import torch
+
+        enc = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                 return_dict=True)
+        try:
+            with self._lock, torch.inference_mode():
+                logits = self.model(**enc).logits[0, -1]
+        except (RuntimeError, ValueError) as e:
+            raise ModelError(f"judging failed: {e}") from e
+        return yes_share(logits.float().numpy(), self._yes, self._no)
 
     def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80) -> Iterator[str]:
         import torch
