@@ -114,9 +114,15 @@ _MANY = re.compile(r"\b(list|explain|describe|elaborate|in detail|everything|all
                    r"which (areas|fields|kinds|types|steps|technologies|countries))\b", re.IGNORECASE)
 
 
+_OPENING_AND = re.compile(r"^\W*(and|but|so|also)\b\W*", re.IGNORECASE)
+
+
 def wants_several(question: str) -> bool:
-    """List, compare, summary and "what and which" questions: answered with one sentence per point."""
-    return bool(_MANY.search(question))
+    """List, compare, summary and "what and which" questions: answered with one sentence per point.
+
+    An "and" that opens the question joins it to the conversation ("and where was that agreement
+    signed?"), not two questions to each other."""
+    return bool(_MANY.search(_OPENING_AND.sub("", question)))
 
 
 @dataclass(frozen=True)

@@ -459,3 +459,17 @@ def test_yes_share_reads_both_spellings_and_refuses_a_vocabulary_without_them():
     assert yes_share(logits, [1], [4]) == pytest.approx(3 / 5)
     with pytest.raises(ModelError, match="cannot judge"):
         yes_share(logits, [], [3])
+
+
+@pytest.mark.parametrize(("question", "several"), [
+    ("Which technologies will they embrace, and what will they focus on sharing?", True),
+    ("What are the main areas of cooperation?", True),
+    ("and where was that agreement signed?", False),  # a follow-up's opening "and" joins it to the chat
+    ("And when was it ratified?", False),
+    ("So, what are the main areas?", True),
+    ("Where was the agreement signed?", False),
+])
+def test_list_questions_and_follow_ups_opening_with_and(question, several):
+    from qa.answerability import wants_several
+
+    assert wants_several(question) is several
