@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.config import Settings  # noqa: E402
 from qa.evaluation import _run, load_questions  # noqa: E402
-from qa.generation import get_generator  # noqa: E402
+from qa.generation import settings_generator  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
 
 
@@ -41,8 +41,7 @@ class CachedGenerator:
     def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80) -> Iterator[str]:
         key = json.dumps([messages, max_new_tokens])
         if key not in self.cache:
-            gen = get_generator(self.s.model, self.s.cache_dir, self.s.threads, self.s.runtime)
-            self.cache[key] = "".join(gen.stream(messages, max_new_tokens=max_new_tokens))
+            self.cache[key] = "".join(settings_generator(self.s).stream(messages, max_new_tokens=max_new_tokens))
             self.generated += 1
             if self.generated % 25 == 0:
                 self.save()
@@ -51,8 +50,7 @@ class CachedGenerator:
     def p_yes(self, messages: list[dict[str, str]]) -> float:
         key = json.dumps(["p_yes", messages])
         if key not in self.cache:
-            gen = get_generator(self.s.model, self.s.cache_dir, self.s.threads, self.s.runtime)
-            self.cache[key] = gen.p_yes(messages)
+            self.cache[key] = settings_generator(self.s).p_yes(messages)
             self.generated += 1
         return self.cache[key]
 
@@ -63,12 +61,12 @@ class CachedGenerator:
 def run(questions: Path, s: Settings, gen: CachedGenerator) -> dict:
     import qa.pipeline as pipeline
 
-    original = pipeline.get_generator
-    pipeline.get_generator = lambda *a, **k: gen  # every ask in this process replays the cache
+    original = pipeline.settings_generator
+    pipeline.settings_generator = lambda *a, **k: gen  # every ask in this process replays the cache
     try:
         return _run(load_questions(questions), s, questions.name)
     finally:
-        pipeline.get_generator = original
+        pipeline.settings_generator = original
         gen.save()
 
 

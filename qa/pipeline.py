@@ -42,7 +42,7 @@ from .config import Settings
 from .documents import page_at
 from .embedding import Embedder, settings_embedder
 from .errors import InputError, QAError
-from .generation import Generator, get_generator
+from .generation import Generator, settings_generator
 from .prompting import build_judge_messages, build_messages, is_not_found
 from .retrieval import Passage, retrieve
 from .store import Reader, open_live
@@ -119,7 +119,17 @@ def retrieve_stage(question: str, history: Sequence[Turn] | None, store: Reader,
     return Retrieved(query, passages, evidence, ev_vecs, scores)
 
 
-def judge(question: str, r: Retrieved, choice: Choice, generator: Generator | None, s: Settings,
+def usable_generator(generator: Generator | None, s: Settings) -> Generator | None:
+    """The generator to use (the one passed in, else the settings' model), or None when the model cannot
+    be loaded: then the rules decide and the answer is extracted. Loaded once per question."""
+    try:
+        return generator or settings_generator(s)
+    except QAError as e:  # a broken or missing model must not cost the user the answer
+        log.warning("the model is not available, answering by extraction: %s", e)
+        return None
+
+
+def judge(question: str, r: Retrieved, choice: Choice, gen: Generator | None, s: Settings,
           timings: dict[str, float]) -> str:
     """A refusal reason when the model judges that the evidence does not state the answer, else "".
 
@@ -128,11 +138,10 @@ def judge(question: str, r: Retrieved, choice: Choice, generator: Generator | No
     cannot see; the model, asked "do the sources state the answer?", often can."""
     if choice.several or choice.confidence >= s.judge_below or s.judge_min_yes <= 0:
         return ""
+    if not hasattr(gen, "p_yes"):  # no model, or a generator written before the protocol had the judge
+        return ""
     t = time.perf_counter()
     try:
-        gen = generator or get_generator(s.model, s.cache_dir, s.threads, s.runtime)
-        if not hasattr(gen, "p_yes"):  # a generator written before the protocol had the judge
-            return ""
         p = gen.p_yes(build_judge_messages(question, [r.evidence[i].text for i in choice.focus]))
     except QAError as e:  # a broken model leaves the decision to the rules
         log.warning("the model could not judge, the rules decide: %s", e)
@@ -217,12 +226,13 @@ def _extract(r: Retrieved, choice: Choice, s: Settings) -> list[tuple[str, Evide
 
 
 def generate_verified(question: str, r: Retrieved, choice: Choice, emb: Embedder, s: Settings, draft: Draft,
-                      generator: Generator | None, page_of, timings: dict[str, float], t0: float) -> Iterator[str]:
+                      gen: Generator | None, page_of, timings: dict[str, float], t0: float) -> Iterator[str]:
     """Compose and verify: yield the answer's new verified text each time a sentence passes."""
+    if gen is None:  # no model: the draft never ran, and `conclude` quotes the best sentence
+        return
     t1 = time.perf_counter()
     shown = ""
     try:
-        gen = generator or get_generator(s.model, s.cache_dir, s.threads, s.runtime)
         pieces = _timed(compose(question, r, choice, gen, s), timings, t1)
         for part in verified_sentences(pieces, r, emb, s, choice, draft):
             if _repeats(part, draft.kept):
@@ -285,11 +295,13 @@ def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: E
         used, reason = "refused", choice.reason
     elif s.mode == "extractive":
         used, reason = "extractive", ""
-    elif reason := judge(question, r, choice, generator, s, timings):
-        used = "refused"
     else:
-        yield from generate_verified(question, r, choice, emb, s, draft, generator, page_of, timings, t0)
-        used, reason = conclude(draft, choice, s)
+        gen = usable_generator(generator, s)
+        if reason := judge(question, r, choice, gen, s, timings):
+            used = "refused"
+        else:
+            yield from generate_verified(question, r, choice, emb, s, draft, gen, page_of, timings, t0)
+            used, reason = conclude(draft, choice, s)
     timings["total"] = time.perf_counter() - t0
     if used == "refused":
         answer = Answer(question, REFUSAL, True, [], r.passages, timings, used, round(choice.confidence, 3), reason,

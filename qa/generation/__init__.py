@@ -13,13 +13,16 @@ import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ModelError
 from .models import PRESETS, Preset, installed_presets
 
+if TYPE_CHECKING:
+    from ..config import Settings
+
 __all__ = ["PRESETS", "RUNTIMES", "YES_NO", "Generator", "Preset", "get_generator", "installed_presets",
-           "load_generator", "word_ids", "yes_share"]
+           "load_generator", "settings_generator", "word_ids", "yes_share"]
 log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "ctranslate2", "transformers")
 LOADED: set[str] = set()  # sources loaded in this process (for health reports)
@@ -93,3 +96,8 @@ def get_generator(source: str, cache_dir: Path, threads: int, runtime: str = "au
         gen = _cached(source, Path(cache_dir), threads, runtime)
         LOADED.add(source)
         return gen
+
+
+def settings_generator(s: Settings) -> Generator:
+    """The generator the settings name (model, cache, threads, runtime), loaded once per process."""
+    return get_generator(s.model, s.cache_dir, s.threads, s.runtime)
