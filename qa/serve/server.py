@@ -118,12 +118,12 @@ def exposure_warning(host: str, auth: str | None, api_key: str | None) -> str | 
 def warm_up(settings: Settings) -> None:
     """Load the models in the background at start, so the first question does not wait for them."""
     from ..embedding import settings_embedder
-    from ..generation import get_generator
+    from ..generation import settings_generator
 
     try:
         settings_embedder(settings)
         if settings.mode == "generated":
-            get_generator(settings.model, settings.cache_dir, settings.threads)
+            settings_generator(settings)
     except QAError as e:  # reported again, as a clear error, when a question needs the model
         log.warning("model warm-up failed: %s", e)
 
