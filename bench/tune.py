@@ -77,26 +77,36 @@ def main() -> None:
     ap.add_argument("--drafts", default="/tmp/qa-drafts.json")
     ap.add_argument("--set", action="append", default=[], help="a setting, e.g. min_answer_score=0.4")
     ap.add_argument("--grid", action="store_true")
-    ap.add_argument("--json-out", help="write the (last) report here")
+    ap.add_argument("--vary", help="one setting over several values, e.g. source_ratio=0,0.5,0.75")
+    ap.add_argument("--json-out", help="write the report here (F-1.json, F-2.json … for several rows)")
     args = ap.parse_args()
     overrides = {k: float(v) for k, v in (x.split("=", 1) for x in args.set)}
     with tempfile.TemporaryDirectory(prefix="qa-tune-") as tmp:
         s = Settings.from_env(index_dir=Path(tmp) / "index", **overrides)
         update_index([Path(c) for c in args.corpus], settings=s)
         gen = CachedGenerator(Path(args.drafts), s)
-        grid = itertools.product([0.35, 0.4, 0.45], [0.0, 0.6, 0.7, 1.0], [0.0, 0.5]) if args.grid else [None]
-        print("| min_answer_score | model_refusal_below | fallback_min_score | accuracy | refused | false refusals "
-              "| by the model | median words |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        keys = ["min_answer_score", "model_refusal_below", "fallback_min_score"]
+        grid: list[dict[str, float]] = [{}]
+        if args.grid:
+            grid = [dict(zip(keys, p, strict=True))
+                    for p in itertools.product([0.35, 0.4, 0.45], [0.0, 0.6, 0.7, 1.0], [0.0, 0.5])]
+        elif args.vary:
+            key, values = args.vary.split("=", 1)
+            keys.append(key)
+            grid = [{key: float(v)} for v in values.split(",")]
+        print("| " + " | ".join(keys) + " | accuracy | refused | false refusals | by the model | median words |")
+        print("| --- " * (len(keys) + 5) + "|")
         for point in grid:
-            t = s if point is None else s.replace(min_answer_score=point[0], model_refusal_below=point[1],
-                                                  fallback_min_score=point[2])
+            t = s.replace(**point)
             r = run(Path(args.questions), t, gen)
-            print(f"| {t.min_answer_score} | {t.model_refusal_below} | {t.fallback_min_score} | {r['accuracy']} | "
+            print("| " + " | ".join(str(getattr(t, k)) for k in keys) + f" | {r['accuracy']} | "
                   f"{r['refused_unanswerable']} | {r['false_refusals']} | {r['generated_share']} | "
                   f"{r['median_words']} |", flush=True)
-            if args.json_out:
-                Path(args.json_out).write_text(json.dumps(r, indent=1))
+            if args.json_out:  # one report per row: F, or F-1.json, F-2.json … for a grid
+                out = Path(args.json_out)
+                if len(grid) > 1:
+                    out = out.with_name(f"{out.stem}-{grid.index(point) + 1}{out.suffix}")
+                out.write_text(json.dumps(r, indent=1))
 
 
 if __name__ == "__main__":

@@ -152,12 +152,24 @@ def support_scores(claim: str, claim_vec: np.ndarray, evidence: list[Evidence], 
                    question: str = "") -> np.ndarray:
     """How well each evidence sentence supports `claim`, in [0, 1] (0 when a number of the claim that the
     question does not name is missing from the sentence)."""
-    cw = stems(claim)
-    lex = np.array([overlap(cw, stems(e.text)) for e in evidence])
-    cos = np.clip(ev_vecs @ claim_vec, 0.0, 1.0)
     nums = set(_NUMBER.findall(claim)) - set(_NUMBER.findall(question))
     ok = np.array([nums <= set(_NUMBER.findall(e.text)) for e in evidence], dtype=float) if nums else 1.0
-    return (0.5 * cos + 0.5 * lex) * ok
+    return _similarity(claim, claim_vec, evidence, ev_vecs) * ok
+
+
+def _similarity(claim: str, claim_vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray) -> np.ndarray:
+    cw = stems(claim)
+    lex = np.array([overlap(cw, stems(e.text)) for e in evidence])
+    return 0.5 * np.clip(ev_vecs @ claim_vec, 0.0, 1.0) + 0.5 * lex
+
+
+def nearest_evidence(claim: str, claim_vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray) -> int:
+    """The evidence sentence a claim that failed verification was most likely written from: the most similar
+    one, the share of the claim's numbers it holds adding up to 0.25 ("… for Q3 2007 was US$6.22 billion" is
+    closest to "… reached US$6.22 billion in the third quarter", though "3" and "2007" are not there)."""
+    nums = set(_NUMBER.findall(claim))
+    shared = np.array([len(nums & set(_NUMBER.findall(e.text))) / max(1, len(nums)) for e in evidence])
+    return int(np.argmax(_similarity(claim, claim_vec, evidence, ev_vecs) + 0.25 * shared))
 
 
 def answer_scores(question: str, q_vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray) -> np.ndarray:

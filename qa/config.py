@@ -75,6 +75,9 @@ class Settings:
     judge_min_yes: float = 0.35
     # A draft sentence counts only if its evidence scores at least this share of the rules' pick (one-fact questions).
     on_topic_ratio: float = 0.75
+    # When the draft fails verification, a one-fact answer quotes the sentence the draft was closest to instead of the
+    # rules' pick if the model read it and it scores at least this share of the pick (0: always the pick).
+    source_ratio: float = 0.75
     keep_versions: int = 2
     # Web: requests waiting beyond this get "busy, try again"; answers computed at once.
     queue_size: int = 32

@@ -36,6 +36,7 @@ from .citations import (
     claims,
     evidence_sentences,
     is_injection,
+    nearest_evidence,
     split_sentences,
 )
 from .config import Settings
@@ -171,6 +172,7 @@ class Draft:
     dropped: list[str] = field(default_factory=list)  # sentences verification removed
     claims: int = 0  # sentences that said something beyond the question
     not_found: bool = False  # the model said NOT FOUND
+    nearest: list[int] = field(default_factory=list)  # for each dropped claim, the evidence sentence closest to it
     finished: bool = False  # the model ran to the end (False: it failed or was not available)
 
     @property
@@ -207,18 +209,32 @@ def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice,
         if is_injection(sentence):
             draft.dropped.append(sentence)
             continue
-        draft.claims += bool(stems(sentence) - stems(r.query))
-        found = check_claim(sentence, emb.embed([sentence])[0], r.evidence, r.ev_vecs, min_support=s.min_support,
+        claim = bool(stems(sentence) - stems(r.query))
+        draft.claims += claim
+        vec = emb.embed([sentence])[0]
+        found = check_claim(sentence, vec, r.evidence, r.ev_vecs, min_support=s.min_support,
                             min_overlap=s.min_overlap, question=r.query)
         if found and on_topic(found[0], r.scores, choice, s):
             yield sentence, r.evidence[found[0]], found[1]
         else:
             draft.dropped.append(sentence)
+            if claim:
+                draft.nearest.append(nearest_evidence(sentence, vec, r.evidence, r.ev_vecs))
 
 
-def _extract(r: Retrieved, choice: Choice, s: Settings) -> list[tuple[str, Evidence, float]]:
-    """The extractive answer: the pick, plus up to two more good sentences for list questions."""
+def _extract(r: Retrieved, choice: Choice, s: Settings,
+             draft: Draft | None = None) -> list[tuple[str, Evidence, float]]:
+    """The extractive answer: the pick, plus up to two more good sentences for list questions.
+
+    When the model's draft failed verification on a detail, the sentence it was written from is often the
+    answer the rules missed ("Apple's revenue for Q3 2007 was US$6.22 billion": "Q3" is not in the source,
+    but the sentence with US$6.22 billion is): a one-fact question quotes that sentence instead of the
+    rules' pick when the model read it and it scores at least `source_ratio` of the pick."""
     chosen = [choice.pick]
+    if draft and draft.nearest and not choice.several and s.source_ratio:
+        near = draft.nearest[0]
+        if near in choice.focus and r.scores[near] >= s.source_ratio * choice.confidence:
+            chosen = [near]
     if choice.several:
         chosen += [i for i in choice.focus[1:] if r.scores[i] >= s.min_answer_score][:2]
         chosen.sort(key=lambda i: (r.evidence[i].passage.doc_path, r.evidence[i].start))
@@ -307,7 +323,7 @@ def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: E
         answer = Answer(question, REFUSAL, True, [], r.passages, timings, used, round(choice.confidence, 3), reason,
                         draft.dropped)
     else:
-        v = cite(draft.kept if used == "generated" else _extract(r, choice, s), page_of)
+        v = cite(draft.kept if used == "generated" else _extract(r, choice, s, draft), page_of)
         answer = Answer(question, v.text, False, v.citations, r.passages, timings, used, round(choice.confidence, 3),
                         "", draft.dropped)
     if used != "generated":  # nothing was streamed: the whole text at once

@@ -100,6 +100,14 @@ def built(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> Sett
     return settings
 
 
+def copy_index(real: Settings, dest: Path) -> Path:
+    """A private copy of the real index (for tests that add and remove documents): a copy, not a second build."""
+    import shutil
+
+    shutil.copytree(real.index_dir, dest, ignore=shutil.ignore_patterns(".lock"))
+    return dest
+
+
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A real index of the default corpus built with the packaged MiniLM (shared by the slow tests)."""

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import copy_index
 from tests.pdfgen import docx_bomb, make_pdf
 from tests.webserver import Server
 
@@ -23,14 +20,9 @@ YEARS = "Which years were designated as the Years of High-Quality Development?"
 
 
 @pytest.fixture(scope="module")
-def index_dir(tmp_path_factory) -> Path:
+def index_dir(real_settings, tmp_path_factory) -> Path:
     """A private index of the default corpus (the tests upload and remove documents in it)."""
-    corpus = tmp_path_factory.mktemp("api-corpus")
-    shutil.copytree(ROOT / "corpus", corpus, dirs_exist_ok=True)
-    index = tmp_path_factory.mktemp("api") / "index"
-    subprocess.run([sys.executable, "-m", "qa.cli", "index", str(corpus), "--index-dir", str(index), "-q"],
-                   cwd=ROOT, check=True)
-    return index
+    return copy_index(real_settings, tmp_path_factory.mktemp("api") / "index")
 
 
 @pytest.fixture(scope="module")
@@ -209,20 +201,43 @@ def test_uploads_while_questions_are_asked(http, server):
     assert "Issyk-Kul" in a["text"] and a["citations"][0]["doc_path"].endswith("lake.txt")
 
 
-def test_full_queue_answers_503_with_retry_after(real_settings, tmp_path):
-    srv = Server(real_settings.index_dir, tmp_path / "up", env={"QA_QUEUE_SIZE": "1", "QA_CONCURRENCY": "1"})
-    try:
-        def ask(i: int) -> httpx.Response:
-            return httpx.post(srv.url + "/v1/ask", json={"question": YEARS}, timeout=300)
+@pytest.fixture(scope="module")
+def busy_server(real_settings, tmp_path_factory):
+    """A server with a queue of one and one question at a time, for the overload tests of both front ends."""
+    srv = Server(real_settings.index_dir, tmp_path_factory.mktemp("busy-up"),
+                 env={"QA_QUEUE_SIZE": "1", "QA_CONCURRENCY": "1"})
+    yield srv
+    srv.stop()
 
-        with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            responses = list(pool.map(ask, range(6)))
-        codes = sorted(r.status_code for r in responses)
-        assert set(codes) == {200, 503} and codes.count(200) >= 2  # nothing else: no drop, no 500
-        busy = next(r for r in responses if r.status_code == 503)
-        assert busy.headers["retry-after"] and busy.json()["error"]["type"] == "busy"
-    finally:
-        srv.stop()
+
+def test_full_queue_answers_503_with_retry_after(busy_server):
+    def ask(i: int) -> httpx.Response:
+        return httpx.post(busy_server.url + "/v1/ask", json={"question": YEARS}, timeout=300)
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(ask, range(6)))
+    codes = sorted(r.status_code for r in responses)
+    assert set(codes) == {200, 503} and codes.count(200) >= 2  # nothing else: no drop, no 500
+    busy = next(r for r in responses if r.status_code == 503)
+    assert busy.headers["retry-after"] and busy.json()["error"]["type"] == "busy"
+
+
+def test_overload_of_the_chat_api_gets_busy_try_again(busy_server):
+    """The same through the chat's gradio API: the extra requests are told to try again, none hangs."""
+    from gradio_client import Client
+
+    def one(i):
+        try:
+            return Client(busy_server.url, verbose=False).predict(YEARS, "generated", 5, api_name="/ask")
+        except Exception as e:  # the client raises on a full queue
+            return e
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(one, range(6)))
+    busy = [r for r in results if isinstance(r, Exception)]
+    answered = [r for r in results if isinstance(r, dict)]
+    assert answered and all("2025" in a["text"] for a in answered)
+    assert busy and all("try again" in str(e).lower() for e in busy)
 
 
 def test_api_key_protects_v1(real_settings, tmp_path):

@@ -4,26 +4,21 @@ generated requests each. No 5xx, every response (errors included) matches the do
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_index
 from tests.webserver import Server
 
 pytestmark = pytest.mark.slow
 EXAMPLES = 25  # per operation and phase; ~600 requests, ~20 s
 
 
-def test_schemathesis_finds_no_failure(tmp_path):
-    corpus = tmp_path / "corpus"
-    shutil.copytree(ROOT / "corpus", corpus)
-    index = tmp_path / "index"
-    subprocess.run([sys.executable, "-m", "qa.cli", "index", str(corpus), "--index-dir", str(index), "-q"],
-                   cwd=ROOT, check=True)
+def test_schemathesis_finds_no_failure(tmp_path, real_settings):
+    index = copy_index(real_settings, tmp_path / "index")  # the fuzzer uploads and removes documents
     srv = Server(index, tmp_path / "uploads", "--api-key", "fuzz", env={"QA_MODE": "extractive"})
     try:
         st = Path(sys.executable).parent / "st"

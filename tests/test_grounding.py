@@ -473,3 +473,23 @@ def test_list_questions_and_follow_ups_opening_with_and(question, several):
     from qa.answerability import wants_several
 
     assert wants_several(question) is several
+
+
+def test_a_draft_failing_on_a_detail_quotes_the_sentence_it_was_written_from(tmp_path, settings, fake_embedder):
+    corpus = write_corpus(tmp_path / "apple", {"apple.md": (
+        "# Apple results\n\nApple's revenue in 2007 was a record for the company in every quarter. "
+        "The iPod sold for US$6.22 billion in the third quarter. The company opened stores in many countries.\n")})
+    update_index([corpus], settings=settings, embedder=fake_embedder)
+    gen = FakeGenerator("The iPod made US$6.22 billion in Q3.")  # "Q3" is not in the source: dropped
+    question = "How much was Apple's revenue from the iPod in 2007?"
+    rules = ask(question, settings=settings.replace(source_ratio=0.0), embedder=fake_embedder, generator=gen)
+    assert rules.mode == "extractive-fallback" and rules.dropped == ["The iPod made US$6.22 billion in Q3."]
+    assert "6.22" not in rules.text  # the rules' pick: the sentence sharing most of the question's words
+    a = ask(question, settings=settings.replace(source_ratio=0.5), embedder=fake_embedder, generator=gen)
+    assert a.mode == "extractive-fallback" and a.confidence == rules.confidence
+    assert a.text == "The iPod sold for US$6.22 billion in the third quarter [1]."
+    c = a.citations[0]
+    assert _doc_text(settings, c)[c.start:c.end] == c.quote == "The iPod sold for US$6.22 billion in the third quarter."
+    # a source the rules rate far below their pick is not quoted
+    strict = ask(question, settings=settings.replace(source_ratio=0.99), embedder=fake_embedder, generator=gen)
+    assert strict.text == rules.text

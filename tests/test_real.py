@@ -112,6 +112,7 @@ def test_low_memory_int8_conversion_matches_ctranslate2s_own(tmp_path, real_sett
     the CTranslate2 converter's own pass: greedy generation from both is token for token the same. A loader
     that reads a matrix directly (as some architectures' do) gets the conversion done again from bf16."""
     import dataclasses
+    import gc
     import logging
 
     import ctranslate2
@@ -122,7 +123,11 @@ def test_low_memory_int8_conversion_matches_ctranslate2s_own(tmp_path, real_sett
 
     src = resolve("smollm2-135m", real_settings.cache_dir)
     theirs = tmp_path / "ct2"
-    TransformersConverter(str(src.hf_dir)).convert(str(theirs), quantization="int8")
+    gc.freeze()  # as `hf_to_ct2` does: the converter's gc.collect() after every layer scans only what it allocates
+    try:
+        TransformersConverter(str(src.hf_dir)).convert(str(theirs), quantization="int8")
+    finally:
+        gc.unfreeze()
     fresh = dataclasses.replace(src, ct2_dir=tmp_path / "ours")  # converted now, not the cached copy
     if direct_loader:  # SmolLM2 is a Llama: its loader now takes the embedding without the hand-off
         from ctranslate2.converters.transformers import LlamaLoader

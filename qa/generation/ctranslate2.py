@@ -53,10 +53,10 @@ class CT2Generator:
             import ctranslate2
         except ImportError as e:
             raise ModelError("the CTranslate2 runtime is not installed: pip install ctranslate2") from e
-        from transformers import AutoTokenizer
-
         self.name = source
         folder = hf_to_ct2(resolve(source, cache_dir), report)
+        from transformers import AutoTokenizer  # after `resolve`: a name that is not a model fails at once (not 10 s)
+
         self.threads = threads_for(folder, threads)
         t0 = time.perf_counter()
         try:

@@ -12,6 +12,7 @@ whole GGUF through transformers in fp32 needed ~7 GiB).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.util
 import json
@@ -438,6 +439,8 @@ def _converter(hf: Path):
         """Quantizes every matrix to int8 as it is read (ct2's own pass peaks at ~6 GiB for Qwen 1.5B)."""
 
         def load_model(self, model_class, model_name_or_path, **kwargs):
+            gc.collect()  # (a second pass must not freeze the first one's garbage)
+            gc.freeze()  # and the modules the converter has just imported for this architecture
             return _load_int8(model_class, Path(model_name_or_path), kwargs["config"], self.quantized)
 
         def _load(self):
@@ -467,6 +470,7 @@ def hf_to_ct2(src: Source, report: Callable[[str], None]) -> Path:
         raise ModelError("the ctranslate2 runtime is not installed: pip install ctranslate2") from e
     t0 = time.perf_counter()
     tmp = _tmp_beside(src.ct2_dir)
+    gc.freeze()  # the converter runs gc.collect() after every layer: let it scan only what it allocates (-15 s)
     try:
         _converter(hf).convert(str(tmp), quantization=None, force=True)
         for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
@@ -477,6 +481,8 @@ def hf_to_ct2(src: Source, report: Callable[[str], None]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ModelError(f"CTranslate2 cannot convert {src.name}: {type(e).__name__}: {e}".splitlines()[0][:300]) \
             from e
+    finally:
+        gc.unfreeze()
     _publish(tmp, src.ct2_dir)
     log.info("converted %s to CTranslate2 int8 in %.1f s", src.name, time.perf_counter() - t0)
     return src.ct2_dir
