@@ -51,11 +51,6 @@ def test_ask_json(index_dir):
         assert text[c["start"]:c["end"]] == c["quote"]
 
 
-def test_ask_text_lists_cited_spans(index_dir):
-    out = qa("ask", "What treaty did the six nations sign?", "--index-dir", str(index_dir), "--mode", "extractive")
-    assert "[1]" in out.stdout and "china-central-asia-cooperation.md:" in out.stdout
-
-
 def test_errors_are_one_line_with_exit_codes(tmp_path, index_dir):
     out = qa("ask", "anything", "--index-dir", str(tmp_path / "none"), check=False)
     assert out.returncode == 4 and out.stderr.strip().count("\n") == 0 and "qa index" in out.stderr

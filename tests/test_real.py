@@ -230,9 +230,11 @@ _CPU_PROBE = """
 import sys
 from pathlib import Path
 from qa.generation import load_generator
-big = load_generator(sys.argv[1], cache_dir=Path(sys.argv[2]), threads=2, runtime="ctranslate2")
+from qa.generation.ctranslate2 import threads_for
+from qa.generation.models import resolve
+big = threads_for(resolve(sys.argv[1], Path(sys.argv[2])).ct2_dir, 2)  # what loading it would choose, without the wait
 small = load_generator("smollm2-135m", cache_dir=Path(sys.argv[2]), threads=2, runtime="ctranslate2")
-print(big.threads, small.threads, small.isa)
+print(big, small.threads, small.isa)
 print("".join(small.stream([{"role": "user", "content": "Say hello."}], max_new_tokens=4)))
 """
 
