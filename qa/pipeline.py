@@ -10,8 +10,9 @@
 
 `ask_stream` yields only verified text: a sentence appears once it has passed verification and
 never disappears; the pieces joined are exactly `Answer.text`. When the model finds nothing
-(NOT FOUND) the rules decide between refusing and quoting; when none of its sentences survive,
-the best evidence sentence is quoted (`extractive-fallback`).
+(NOT FOUND) the rules decide between refusing and quoting; when none of its sentences survive, an evidence
+sentence is quoted (`extractive-fallback`): the one the draft was written from when it scores
+close to the rules' pick (`source_ratio`), else the pick.
 """
 
 from __future__ import annotations
