@@ -34,7 +34,14 @@ def _init(address: str | None, settings: Settings) -> int:
         kwargs = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True,
                   "runtime_env": {"env_vars": ENV}, "logging_level": logging.WARNING}
         if address in (None, "", "local"):
-            ray.init(num_cpus=settings.threads, **kwargs)
+            try:
+                ray.init(num_cpus=settings.threads, **kwargs)
+            except Exception as e:  # Ray gives a local raylet 30 s to register; a busy machine can miss that once
+                if "timed out during startup" not in str(e):
+                    raise
+                log.warning("Ray's local runtime did not start in time (%s); trying once more", e)
+                ray.shutdown()
+                ray.init(num_cpus=settings.threads, **kwargs)
         else:
             ray.init(address=address, **kwargs)
     ray.data.DataContext.get_current().execution_options.preserve_order = True
