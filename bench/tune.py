@@ -96,7 +96,7 @@ def main() -> None:
             grid = [{key: float(v)} for v in values.split(",")]
         print("| " + " | ".join(keys) + " | accuracy | refused | false refusals | by the model | median words |")
         print("| --- " * (len(keys) + 5) + "|")
-        for point in grid:
+        for n, point in enumerate(grid, 1):
             t = s.replace(**point)
             r = run(Path(args.questions), t, gen)
             print("| " + " | ".join(str(getattr(t, k)) for k in keys) + f" | {r['accuracy']} | "
@@ -105,7 +105,7 @@ def main() -> None:
             if args.json_out:  # one report per row: F, or F-1.json, F-2.json … for a grid
                 out = Path(args.json_out)
                 if len(grid) > 1:
-                    out = out.with_name(f"{out.stem}-{grid.index(point) + 1}{out.suffix}")
+                    out = out.with_name(f"{out.stem}-{n}{out.suffix}")
                 out.write_text(json.dumps(r, indent=1))
 
 
