@@ -78,11 +78,12 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="a setting, e.g. min_answer_score=0.4")
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--vary", help="one setting over several values, e.g. source_ratio=0,0.5,0.75")
+    ap.add_argument("--index", help="keep the index in this folder (updated incrementally) instead of a temporary one")
     ap.add_argument("--json-out", help="write the report here (F-1.json, F-2.json … for several rows)")
     args = ap.parse_args()
     overrides = {k: float(v) for k, v in (x.split("=", 1) for x in args.set)}
     with tempfile.TemporaryDirectory(prefix="qa-tune-") as tmp:
-        s = Settings.from_env(index_dir=Path(tmp) / "index", **overrides)
+        s = Settings.from_env(index_dir=Path(args.index or Path(tmp) / "index"), **overrides)
         update_index([Path(c) for c in args.corpus], settings=s)
         gen = CachedGenerator(Path(args.drafts), s)
         keys = ["min_answer_score", "model_refusal_below", "fallback_min_score"]

@@ -78,9 +78,12 @@ def test_a_low_scoring_question_is_answered_only_by_a_verified_draft(built, fake
 def test_refusal_when_nothing_answers(built, fake_embedder):
     gen = FakeGenerator("Paris is the capital of France [1].")
     a = ask("What is the capital of France?", settings=built, embedder=fake_embedder, generator=gen)
-    assert a.abstained and a.text == REFUSAL and a.citations == [] and a.reason
-    assert a.passages  # the closest passages are still shown
-    assert gen.seen == []  # the model was not even asked
+    assert a.abstained and a.text == REFUSAL and a.citations == [] and a.passages  # the passages are still shown
+    assert "share too few of the question's words" in a.reason and "could be verified" in a.reason, a.reason
+    assert a.dropped == ["Paris is the capital of France."]  # the model was asked; its draft failed verification
+    a = ask("What is the capital of France?", settings=built.replace(min_answer_score=0.99), embedder=fake_embedder,
+            generator=gen)
+    assert a.abstained and "not similar enough" in a.reason and len(gen.seen) == 1  # under the floor: never asked
 
 
 def test_refusal_when_the_answer_type_is_missing(built, fake_embedder):
@@ -267,6 +270,21 @@ def test_number_or_ordinal_the_documents_never_mention_is_refused(built, fake_em
     assert missing_numbers("What happened in 2025?", "It was held in June 2025.") == []
     a = ask("Where was the third summit held?", settings=built, embedder=fake_embedder, mode="extractive")
     assert a.abstained and "third" in a.reason
+
+
+def test_a_number_the_passage_never_mentions_leaves_the_answer_to_a_verified_draft(built, fake_embedder):
+    """The question's "first" is not in the passage: a draft stating only what the passage says answers, one that
+    repeats the unstated "first" fails verification and the missing number is the refusal's reason."""
+    q = "When was the first treaty signed?"
+    right = FakeGenerator("The treaty was signed on 17 June 2025.")
+    a = ask(q, settings=built, embedder=fake_embedder, generator=right)
+    assert a.mode == "generated" and a.text == "The treaty was signed on 17 June 2025 [1]." and a.citations
+    for draft, why in [("The first treaty was signed on 17 June 2025.", "nothing the model wrote could be verified"),
+                       ("NOT FOUND", "the model found no answer")]:
+        a = ask(q, settings=built, embedder=fake_embedder, generator=FakeGenerator(draft))
+        assert a.abstained and "never mentions first" in a.reason and why in a.reason, a.reason
+    a = ask(q, settings=built, embedder=fake_embedder, mode="extractive")
+    assert a.abstained and "never mentions first" in a.reason
 
 
 def test_removed_sentences_are_reported(built, fake_embedder):
