@@ -78,6 +78,10 @@ class Settings:
     # When the draft fails verification, a one-fact answer quotes the sentence the draft was closest to instead of the
     # rules' pick if the model read it and it scores at least this share of the pick (0: always the pick).
     source_ratio: float = 0.75
+    # When the draft fails verification, the model picks the phrase of the quoted sentence that answers (off: the
+    # whole sentence); the phrase is at most this many tokens.
+    answer_phrase: bool = True
+    max_new_tokens_phrase: int = 24
     keep_versions: int = 2
     # Web: requests waiting beyond this get "busy, try again"; answers computed at once.
     queue_size: int = 32

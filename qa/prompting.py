@@ -42,6 +42,16 @@ _EXAMPLES = [
 JUDGE_SYSTEM = ("You check whether source sentences answer a question. The question may mention a detail, a name, a "
                 "number or a date that the sources never state or state differently; then the sources do not "
                 "answer it. Reply with one word: yes or no.")
+SPAN_SYSTEM = ("You find the answer to a question inside one source sentence. Reply with the shortest phrase of the "
+               "sentence that answers the question, copied word for word, and nothing else. If the sentence does not "
+               f"answer the question, reply exactly: {NOT_FOUND}")
+_SPAN_EXAMPLES = [
+    ("The archive is stored on disk arrays built by Norlan Systems, a firm based in Oslo.",
+     "Who builds the disk arrays?", "Norlan Systems"),
+    ("In 1911 the line was extended to the harbour, and in 1954 it was electrified.",
+     "When was the line electrified?", "1954"),
+    ("The museum's east wing was renovated in 2010.", "Who founded the museum?", NOT_FOUND),
+]
 _QUOTE_MARK = re.compile(r"(?m)^\s*>\s?|\*\*|__")
 _SPECIAL = re.compile(r"<\|[^|>]{1,40}\|>|</?(system|user|assistant|s)>", re.IGNORECASE)
 
@@ -72,6 +82,17 @@ def build_judge_messages(question: str, sentences: list[str]) -> list[dict[str, 
     return [{"role": "system", "content": JUDGE_SYSTEM},
             {"role": "user", "content": _user(question, sentences) + "\n\nDo the sources state the answer to this "
                                                                      "question?"}]
+
+
+def build_span_messages(question: str, sentence: str) -> list[dict[str, str]]:
+    """The chat that asks for the phrase of one quoted sentence that answers the question."""
+    def ask(sentence: str, question: str) -> dict[str, str]:
+        return {"role": "user", "content": f"Sentence: {_plain(sentence)}\n\nQuestion: {' '.join(question.split())}"}
+
+    messages = [{"role": "system", "content": SPAN_SYSTEM}]
+    for ex_sentence, ex_question, ex_answer in _SPAN_EXAMPLES:
+        messages += [ask(ex_sentence, ex_question), {"role": "assistant", "content": ex_answer}]
+    return [*messages, ask(sentence, question)]
 
 
 def is_not_found(draft: str) -> bool:

@@ -50,12 +50,14 @@ class FakeEmbedder:
 
 
 class FakeGenerator:
-    """Replies with a fixed text, streamed word by word, and judges with a fixed p(yes); records what it saw."""
+    """Replies with a fixed text, streamed word by word, and judges with a fixed p(yes); records what it saw.
+
+    Asked for the phrase of a quote that answers, it replies `phrase` (NOT FOUND unless told)."""
 
     name = "fake"
 
-    def __init__(self, reply: str, yes: float = 1.0) -> None:
-        self.reply, self.yes = reply, yes
+    def __init__(self, reply: str, yes: float = 1.0, phrase: str = "NOT FOUND") -> None:
+        self.reply, self.yes, self.phrase = reply, yes, phrase
         self.seen: list[list[dict]] = []
         self.judged: list[list[dict]] = []
 
@@ -64,8 +66,11 @@ class FakeGenerator:
         return self.yes
 
     def stream(self, messages: list[dict], *, max_new_tokens: int = 80) -> Iterator[str]:
+        from qa.prompting import SPAN_SYSTEM
+
         self.seen.append(messages)
-        for i, word in enumerate(self.reply.split(" ")):
+        reply = self.phrase if messages[0]["content"] == SPAN_SYSTEM else self.reply
+        for i, word in enumerate(reply.split(" ")):
             yield word if i == 0 else " " + word
 
 

@@ -511,3 +511,42 @@ def test_a_draft_failing_on_a_detail_quotes_the_sentence_it_was_written_from(tmp
     # a source the rules rate far below their pick is not quoted
     strict = ask(question, settings=settings.replace(source_ratio=0.99), embedder=fake_embedder, generator=gen)
     assert strict.text == rules.text
+
+
+def test_a_fallback_quote_is_cut_to_the_phrase_the_model_points_to(tmp_path, settings, fake_embedder):
+    """The draft fails verification; the model, shown the quoted sentence alone, points to the phrase that answers.
+    The answer is that phrase, word for word from the sentence, cited to the whole sentence."""
+    corpus = write_corpus(tmp_path / "apple", {"apple.md": (
+        "# Apple results\n\nThe iPod sold for US$6.22 billion in the third quarter.\n")})
+    update_index([corpus], settings=settings, embedder=fake_embedder)
+    question = "How much did the iPod sell for?"
+    a = ask(question, settings=settings, embedder=fake_embedder,
+            generator=FakeGenerator("The iPod made US$6.22 billion in Q3.", phrase="6.22"))
+    assert a.mode == "extractive-fallback" and a.text == "US$6.22 billion [1]", a.text  # currency and scale kept
+    c = a.citations[0]
+    assert _doc_text(settings, c)[c.start:c.end] == c.quote == "The iPod sold for US$6.22 billion in the third quarter."
+    whole = "The iPod sold for US$6.22 billion in the third quarter [1]."
+    for phrase in ["6.23 billion", "the iPod", "NOT FOUND", ""]:  # not in the sentence, only the question's words
+        gen = FakeGenerator("The iPod made US$6.22 billion in Q3.", phrase=phrase)
+        assert ask(question, settings=settings, embedder=fake_embedder, generator=gen).text == whole, phrase
+    gen = FakeGenerator("The iPod made US$6.22 billion in Q3.", phrase="6.22")
+    a = ask(question, settings=settings.replace(answer_phrase=False), embedder=fake_embedder, generator=gen)
+    assert a.text == whole and len(gen.seen) == 1  # off: the model is not asked
+
+
+@pytest.mark.parametrize("sentence, reply, phrase", [
+    ("Apple reported revenue of US$6.22 billion, a record.", "6.22", "US$6.22 billion"),
+    ("Sales rose 30.69% in a year.", "30.69", "30.69%"),
+    ("Sprint and ITT are examples of multinational corporations.", "corporations", "Multinational corporations"),
+    ("The paper is considered card stock.", "card stock", "Card stock"),  # a verb is not a modifier
+    ("The name was adopted in the Soviet Constitution of 1936.", "Soviet Constitution",
+     "The Soviet Constitution of 1936"),
+    ("This period was known as the \"War of Laws\".", "war of laws", "The \"War of Laws\""),
+    ("The data sits on racks built by Capricorn Technologies.", "capricorn technologies.", "Capricorn Technologies"),
+])
+def test_the_phrase_keeps_what_completes_it(sentence, reply, phrase):
+    from qa.config import Settings
+    from qa.pipeline import narrow
+
+    parts = narrow("Which one?", [(sentence, None, 0.5)], FakeGenerator("", phrase=reply), Settings(), {})
+    assert parts[0][0] == phrase
