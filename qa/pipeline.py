@@ -6,13 +6,15 @@
     compose            -> str pieces   the local model's draft, from numbered evidence sentences
     verified_sentences -> (sentence, evidence, support)  each completed draft sentence checked as it streams
     conclude           -> mode         the model's answer, a refusal, or the quoted best sentence
+    narrow             -> parts        a quoted sentence cut to the phrase of it that answers (the model points)
     cite               -> Answer       verified sentences with [n] markers, exact quotes and offsets
 
 `ask_stream` yields only verified text: a sentence appears once it has passed verification and
 never disappears; the pieces joined are exactly `Answer.text`. When the model finds nothing
 (NOT FOUND) the rules decide between refusing and quoting; when none of its sentences survive, an evidence
 sentence is quoted (`extractive-fallback`): the one the draft was written from when it scores
-close to the rules' pick (`source_ratio`), else the pick.
+close to the rules' pick (`source_ratio`), else the pick, and then only the phrase of it that answers
+when the model can point to one (`answer_phrase`).
 """
 
 from __future__ import annotations
