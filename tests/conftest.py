@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
+from qa.prompting import SPAN_SYSTEM
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -66,8 +67,6 @@ class FakeGenerator:
         return self.yes
 
     def stream(self, messages: list[dict], *, max_new_tokens: int = 80) -> Iterator[str]:
-        from qa.prompting import SPAN_SYSTEM
-
         self.seen.append(messages)
         reply = self.phrase if messages[0]["content"] == SPAN_SYSTEM else self.reply
         for i, word in enumerate(reply.split(" ")):

@@ -29,6 +29,7 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -288,18 +289,13 @@ class MilvusWriter:
                                       "collections) to rebuild")
         self.previous = manifest or None
         rows = list(self.cols.scan("files", 'path != ""', ["path", "sha256", "size", "mtime_ns"]))
-        latest = latest_files(rows)
-        self.files = {p: (f["sha256"], int(f["size"]), int(f["mtime_ns"])) for p, f in latest.items()}
+        self.files = {p: (f["sha256"], int(f["size"]), int(f["mtime_ns"])) for p, f in latest_files(rows).items()}
         self.docs = {d["sha256"]: (bool(d["done"]), int(d["n_chunks"]))
                      for d in self.cols.scan("documents", 'sha256 != ""', ["sha256", "done", "n_chunks"])}
         self._put: dict[str, tuple[str, int, int]] = {}
         self._drop: set[str] = set()
-        if len(rows) > len(latest):  # a killed upsert left two records for a path: write its newest once more
-            seen: set[str] = set()
-            for path in (r["path"] for r in rows):
-                if path in seen:
-                    self._put[path] = self.files[path]
-                seen.add(path)
+        # a killed upsert left two records for a path: write its newest once more
+        self._put.update({p: self.files[p] for p, n in Counter(r["path"] for r in rows).items() if n > 1})
 
     def prev(self, path: str) -> tuple[str, int, int] | None:
         return self.files.get(path)
