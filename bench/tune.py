@@ -70,6 +70,14 @@ def run(questions: Path, s: Settings, gen: CachedGenerator) -> dict:
         gen.save()
 
 
+def _typed(key: str, value: str) -> object:
+    """A setting's value in the type of its default ("reading=sentences", "k=8", "min_support=0.6")."""
+    default = getattr(Settings(), key)
+    if isinstance(default, bool):
+        return value.lower() in ("1", "true", "yes")
+    return type(default)(value)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("questions")
@@ -81,7 +89,7 @@ def main() -> None:
     ap.add_argument("--index", help="keep the index in this folder (updated incrementally) instead of a temporary one")
     ap.add_argument("--json-out", help="write the report here (F-1.json, F-2.json … for several rows)")
     args = ap.parse_args()
-    overrides = {k: float(v) for k, v in (x.split("=", 1) for x in args.set)}
+    overrides = {k: _typed(k, v) for k, v in (x.split("=", 1) for x in args.set)}
     with tempfile.TemporaryDirectory(prefix="qa-tune-") as tmp:
         s = Settings.from_env(index_dir=Path(args.index or Path(tmp) / "index"), **overrides)
         update_index([Path(c) for c in args.corpus], settings=s)
@@ -94,7 +102,7 @@ def main() -> None:
         elif args.vary:
             key, values = args.vary.split("=", 1)
             keys.append(key)
-            grid = [{key: float(v)} for v in values.split(",")]
+            grid = [{key: _typed(key, v)} for v in values.split(",")]
         print("| " + " | ".join(keys) + " | accuracy | refused | false refusals | by the model | median words |")
         print("| --- " * (len(keys) + 5) + "|")
         for n, point in enumerate(grid, 1):

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunking import sentence_spans
-from .embedding import Embedder
 from .retrieval import Passage
 from .text import MD_LINK, STOP, content_words, overlap, stem, stems
 
@@ -365,22 +364,3 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
                 not missing_fact(sentence, ev.text, question, context, ev.passage.text):
             return best, min(1.0, support)
     return None
-
-
-def verify(answer: str, evidence: list[Evidence], ev_vecs: np.ndarray, embedder: Embedder, *,
-           min_support: float, min_overlap: float = 0.75, question: str = "", page_of=None) -> Verified:
-    """Keep the answer sentences some evidence supports (`check_claim`), each cited to that sentence."""
-    sentences, meta = claims(answer)
-    if not sentences or not evidence:
-        return Verified("", [], sentences + meta)
-    vecs = embedder.embed(sentences)
-    kept, dropped = [], list(meta)
-    for sentence, vec in zip(sentences, vecs, strict=True):
-        found = check_claim(sentence, vec, evidence, ev_vecs, min_support=min_support, min_overlap=min_overlap,
-                            question=question)
-        if found:
-            kept.append((sentence, evidence[found[0]], found[1]))
-        else:
-            dropped.append(sentence)
-    v = cite(kept, page_of)
-    return Verified(v.text, v.citations, dropped)

@@ -47,9 +47,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from . import list_documents
+    from .service import list_documents
 
-    docs = list_documents(index_dir=_settings(args).index_dir)
+    docs = list_documents(_settings(args))  # the whole settings: the store named by --store, not only index_dir
     if args.json:
         print(json.dumps(docs, indent=1))
     for d in docs if not args.json else []:

@@ -48,6 +48,12 @@ class Settings:
     # Evidence sentences the model reads (the best first): 3 for one fact, up to 6 for lists.
     focus_sentences: int = 3
     focus_sentences_many: int = 6
+    # What the model reads around them (qa/context.py): "windows" (each with its neighbours and section heading),
+    # "sentences" (alone) or "passages" (whole retrieved passages); within a budget of characters.
+    reading: str = "windows"
+    context_neighbours: int = 1
+    context_chars: int = 1200
+    context_chars_many: int = 2400
     # Limits for ingestion.
     max_file_mb: float = 20.0
     max_total_mb: float = 2000.0
@@ -121,6 +127,8 @@ class Settings:
 
         choose_precision(s.embed_precision)  # a clear error for a precision that is not auto, float32 or bfloat16
         kind(s.store)  # a clear error for a store setting that is neither local, a .db file nor a URL
+        if s.reading not in ("windows", "sentences", "passages"):
+            raise InputError(f"reading must be windows, sentences or passages, not {s.reading!r}")
         if s.k < 1 or s.k > 50:
             raise InputError(f"k must be between 1 and 50, not {s.k}")
         return s

@@ -97,7 +97,15 @@ def _clean(text: str, name: str) -> str:
     return text
 
 
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+
+
 def _title_from_text(text: str, fallback: str) -> str:
+    """The first heading or line; a YAML front matter block ("---" … "---") is skipped, its `title:` used."""
+    if m := _FRONT_MATTER.match(text):
+        if named := re.search(r"(?m)^title:[ \t]*['\"]?(.+?)['\"]?[ \t]*$", m.group(1)):
+            return named.group(1)[:120]
+        text = text[m.end():]
     for line in text.splitlines()[:20]:
         line = line.strip()
         if line.startswith("#"):
@@ -113,15 +121,52 @@ _BLOCK = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "pre", "blockquot
 _CELL = {"td", "th"}
 
 
-_CHROME = re.compile(r"(^|[-_ ])(menu|menubar|navbar|nav|sidebar|breadcrumbs?|toc|search|searchmenu|tagline|"
-                     r"skip-?link|cookie)s?($|[-_ ])", re.IGNORECASE)
+_CHROME = re.compile(r"(^|[-_ ])(menu|menubar|navbar|nav|navheader|navfooter|navigation|sidebar|breadcrumbs?|toc|"
+                     r"search|searchmenu|tagline|skip-?link|cookie|headerlink)s?($|[-_ ])", re.IGNORECASE)
+_INLINE = {"a", "span", "code", "em", "strong", "b", "i", "tt", "kbd", "samp", "var", "cite", "abbr", "sup", "sub"}
 
 
 def _is_chrome(tag) -> bool:
+    """Site menus, navigation bars and tables, tables of contents, permalink marks (Sphinx's "¶"). A link
+    inside a heading is not chrome: Sphinx wraps FAQ headings in a `toc-backref` link."""
     if tag.name in ("html", "body", "main", "article") or getattr(tag, "attrs", None) is None:
         return False
-    names = " ".join([*tag.get("class", []), tag.get("id", "") or "", tag.get("role", "") or ""])
+    if tag.name in _INLINE and "headerlink" not in tag.get("class", []):
+        return False
+    names = " ".join([*tag.get("class", []), tag.get("id", "") or "", tag.get("role", "") or "",
+                      tag.get("summary", "") or ""])
     return bool(names) and bool(_CHROME.search(names))
+
+
+def _label_table_rows(soup) -> None:
+    """Each row of a table with a header row carries its column names ("Name: smallint | Storage Size: 2
+    bytes"), so a row alone can be retrieved, read and cited; the header row itself is then left out."""
+    from bs4 import NavigableString
+
+    for table in soup.find_all("table"):
+        rows = [r for r in table.find_all("tr") if r.find_parent("table") is table]
+        if len(rows) < 2:
+            continue
+        head = rows[0].find_all(["td", "th"], recursive=False)
+        if not head or not all(c.name == "th" for c in head) and rows[0].find_parent("thead") is None:
+            continue
+        names = [n for c in head for n in [" ".join(c.get_text(" ").split())] * _span(c)]
+        if sum(bool(n) for n in names) < 2:
+            continue
+        for row in rows[1:]:
+            col = 0
+            for cell in row.find_all(["td", "th"], recursive=False):
+                if col < len(names) and names[col] and cell.get_text(strip=True):
+                    cell.insert(0, NavigableString(f"{names[col]}: "))
+                col += _span(cell)
+        rows[0].decompose()
+
+
+def _span(cell) -> int:
+    try:
+        return max(1, min(50, int(cell.get("colspan", 1))))
+    except ValueError:
+        return 1
 
 
 def _html_blocks(root) -> list[tuple[str, str]]:
@@ -162,14 +207,19 @@ def _html_blocks(root) -> list[tuple[str, str]]:
 
 
 def _read_html(data: bytes, name: str) -> tuple[str, str | None]:
-    from bs4 import BeautifulSoup
+    import warnings
 
-    soup = BeautifulSoup(data, "lxml")
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+
+    with warnings.catch_warnings():  # XHTML pages (DocBook, Debian's manuals) read fine as HTML
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(data, "lxml")
     title = soup.title.get_text(strip=True) if soup.title else None
     for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template"]):
         tag.decompose()
     for tag in soup.find_all(_is_chrome):  # menus, tables of contents, breadcrumbs: site chrome, not content
         tag.decompose()
+    _label_table_rows(soup)
     root = soup.find("main") or soup.find("article") or soup.body or soup
     parts: list[str] = []
     prev = ""
@@ -214,7 +264,9 @@ def strip_running_lines(pages: list[str], edge: int = 2) -> list[str]:
     return out
 
 
-def _read_pdf(data: bytes, name: str, limits: Limits) -> tuple[str, tuple[int, ...], str | None]:
+def _guard_pdf(data: bytes, name: str, limits: Limits) -> tuple[int, str | None]:
+    """(pages, metadata title) once every page's content stream has been decoded within the limits: PDFium, which
+    reads the text, has no cap on how far a stream may expand, so pypdf (capped) decodes them first."""
     import io
     import logging
 
@@ -229,20 +281,46 @@ def _read_pdf(data: bytes, name: str, limits: Limits) -> tuple[str, tuple[int, .
                                  array_based_stream_maximum_output_length=n, maximum_declared_stream_length=n,
                                  stream_decoding_work_maximum_length=n):
             reader = PdfReader(io.BytesIO(data), strict=False)
-            pages_text, chars = [], 0
             for page in reader.pages:
-                pages_text.append((page.extract_text() or "").replace("\x00", ""))
-                chars += len(pages_text[-1])
-                if chars > limits.text_chars:
-                    raise _too_much_text(name, chars, limits)
+                contents = page.get_contents()
+                if contents is not None:
+                    contents.get_data()
             meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
-    except DocumentError:
-        raise
+            return len(reader.pages), str(meta_title) if meta_title else None
     except LimitReachedError as e:
         raise DocumentError(f"{name}: a PDF stream expands beyond {n / 1e6:g} MB (limit QA_MAX_UNPACKED_MB); "
                             "a decompression bomb or a damaged file") from e
     except Exception as e:  # pypdf raises many types on broken files
         raise DocumentError(f"{name}: unreadable PDF ({type(e).__name__}: {e})".splitlines()[0][:200]) from e
+
+
+def _pdf_pages(data: bytes, name: str, limits: Limits) -> list[str]:
+    """Each page's text, read by PDFium: it spaces words by their positions, where pypdf ran many PDFs' words
+    together ("Thesefieldsallhave…", 81 run-on words per 1,000 in the Debian Policy PDF; PDFium 0) and was
+    5-10x slower (bench/RESULTS.md)."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as e:
+        raise DocumentError(f"{name}: unreadable PDF ({e})".splitlines()[0][:200]) from e
+    pages, chars = [], 0
+    try:
+        for i in range(len(pdf)):
+            page = pdf[i]
+            text = page.get_textpage().get_text_range()
+            pages.append(text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").replace("\ufffe", "-"))
+            chars += len(pages[-1])
+            if chars > limits.text_chars:
+                raise _too_much_text(name, chars, limits)
+    finally:
+        pdf.close()
+    return pages
+
+
+def _read_pdf(data: bytes, name: str, limits: Limits) -> tuple[str, tuple[int, ...], str | None]:
+    _, meta_title = _guard_pdf(data, name, limits)
+    pages_text = _pdf_pages(data, name, limits)
     if not "".join(pages_text).strip():
         raise DocumentError(f"{name}: PDF has no text layer (scanned images?); run OCR first")
     pages_text = [_SECTION.sub(r"\1\n", _LEADER.sub(" ", p)) for p in strip_running_lines(pages_text)]
@@ -251,7 +329,7 @@ def _read_pdf(data: bytes, name: str, limits: Limits) -> tuple[str, tuple[int, .
         starts.append(pos)
         parts.append(t)
         pos += len(t) + 2
-    return "\n\n".join(parts), tuple(starts), str(meta_title) if meta_title else None
+    return "\n\n".join(parts), tuple(starts), meta_title
 
 
 def _check_zip(data: bytes, name: str, limits: Limits) -> None:
@@ -279,11 +357,38 @@ def _read_docx(data: bytes, name: str, limits: Limits) -> tuple[str, str | None]
         d = docx.Document(io.BytesIO(data))
     except Exception as e:
         raise DocumentError(f"{name}: unreadable DOCX ({type(e).__name__})") from e
-    paras = [p.text.strip() for p in d.paragraphs if p.text.strip()]
-    for table in d.tables:
-        for row in table.rows:
-            paras.append(" | ".join(c.text.strip() for c in row.cells))
-    return _clean("\n\n".join(paras), name), d.core_properties.title or None
+    return _clean(_docx_text(d), name), d.core_properties.title or None
+
+
+def _docx_text(d) -> str:
+    """Paragraphs and tables in reading order: headings as "# …", list paragraphs as "- …", and each table row
+    with its column names ("Name: … | Size: …") when the table has a header row, as HTML tables are read."""
+    from docx.table import Table
+
+    blocks: list[tuple[str, str]] = []  # (kind, text)
+    for item in d.iter_inner_content():
+        if isinstance(item, Table):
+            rows = [[" ".join(c.text.split()) for c in row.cells] for row in item.rows]
+            head = rows[0] if len(rows) > 1 and sum(bool(h) for h in rows[0]) >= 2 else []
+            for row in rows[1:] if head else rows:
+                cells = [f"{h}: {c}" if h and c else c for h, c in zip(head or [""] * len(row), row, strict=False)]
+                blocks.append(("tr", " | ".join(dict.fromkeys(c for c in cells if c))))  # merged cells once
+            continue
+        text, style = item.text.strip(), (item.style.name if item.style is not None else "") or ""
+        if not text:
+            continue
+        if m := re.match(r"Heading (\d)", style):
+            blocks.append(("h", "#" * int(m.group(1)) + " " + text))
+        elif style.startswith("List") or item._p.pPr is not None and item._p.pPr.numPr is not None:
+            blocks.append(("li", "- " + text))
+        else:
+            blocks.append(("p", text))
+    out, prev = [], ""
+    for kind, text in blocks:
+        out.append(("\n" if kind == prev and kind in ("li", "tr") else "\n\n") if out else "")
+        out.append(text)
+        prev = kind
+    return "".join(out)
 
 
 def parse(data: bytes, path: str, limits: Limits = Limits()) -> Document:  # noqa: B008 (frozen, immutable)

@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from .citations import split_sentences, strip_markers, verify
+from .citations import split_sentences, strip_markers
 from .config import Settings
 from .errors import InputError
 from .indexing import update_index
 from .pipeline import Answer, ask
-from .store import Store
+from .store import Reader, kind, open_live
 
 
 def load_questions(path: Path) -> list[dict]:
@@ -49,7 +49,7 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def citation_valid(answer: Answer, store: Store) -> list[bool]:
+def citation_valid(answer: Answer, store: Reader) -> list[bool]:
     shas = {p.doc_path: p.doc_sha256 for p in answer.passages}
     numbers = {p.n for p in answer.passages}
     out = []
@@ -78,9 +78,13 @@ def evaluate(questions: Path, *, corpus: Path | list[Path] | None = None, settin
     s = settings or Settings.from_env()
     items = load_questions(questions)[:limit]
     tmp = None
-    if corpus is not None:
+    if corpus is not None:  # a temporary index of the store's kind, so the store named is measured, not left changed
+        if kind(s.store) == "milvus":
+            raise InputError("--corpus would overwrite the Milvus server's collections; index the corpus with "
+                             "`qa index --store URI` and run `qa eval --store URI` without --corpus")
         tmp = tempfile.TemporaryDirectory(prefix="qa-eval-")
-        s = s.replace(index_dir=Path(tmp.name) / "index")
+        s = s.replace(index_dir=Path(tmp.name) / "index",
+                      store=str(Path(tmp.name) / "eval.db") if kind(s.store) == "milvus-lite" else "")
         update_index(corpus if isinstance(corpus, list) else [corpus], settings=s)
     try:
         if is_draft_set(items):
@@ -92,24 +96,31 @@ def evaluate(questions: Path, *, corpus: Path | list[Path] | None = None, settin
 
 
 def _run(items: list[dict], s: Settings, name: str, use_history: bool = True) -> dict:
-    store = Store.open(Path(s.index_dir))
     ask("warm-up question", settings=s)  # load models before timing
-    rows = []
-    for item in items:
-        t0 = time.perf_counter()
-        a = ask(item["q"], settings=s, history=[tuple(t) for t in item.get("history", [])] if use_history else None)
-        seconds = time.perf_counter() - t0
-        gold = [_norm(g) for g in item.get("gold", [])]
-        text = _norm(strip_markers(a.text))
-        rows.append({
-            "q": item["q"], "answerable": item["answerable"], "abstained": a.abstained, "mode": a.mode,
-            "hit": any(g in _norm(p.text) for p in a.passages for g in gold) if gold else False,
-            "correct": (not a.abstained) and bool(gold) and all(g in text for g in gold),
-            "words": len(strip_markers(a.text).split()), "seconds": seconds, "confidence": a.confidence,
-            "valid": citation_valid(a, store), "answer": a.text, "reason": a.reason, "dropped": a.dropped,
-            "near_miss": bool(item.get("near_miss")), "cited_sentences": _cited_share(a),
-            "first_sentence_s": a.timings.get("first_sentence")})
-    store.close()
+    with open_live(s) as store:
+        rows = [_row(item, s, store, use_history) for item in items]
+    return _summary(rows, s, name)
+
+
+def _row(item: dict, s: Settings, store: Reader, use_history: bool) -> dict:
+    """One question asked and scored."""
+    t0 = time.perf_counter()
+    a = ask(item["q"], settings=s, history=[tuple(t) for t in item.get("history", [])] if use_history else None)
+    seconds = time.perf_counter() - t0
+    gold = [_norm(g) for g in item.get("gold", [])]
+    text = _norm(strip_markers(a.text))
+    return {
+        "q": item["q"], "answerable": item["answerable"], "abstained": a.abstained, "mode": a.mode,
+        "hit": any(g in _norm(p.text) for p in a.passages for g in gold) if gold else False,
+        "correct": (not a.abstained) and bool(gold) and all(g in text for g in gold),
+        "words": len(strip_markers(a.text).split()), "seconds": seconds, "confidence": a.confidence,
+        "valid": citation_valid(a, store), "answer": a.text, "reason": a.reason, "dropped": a.dropped,
+        "near_miss": bool(item.get("near_miss")), "cited_sentences": _cited_share(a),
+        "first_sentence_s": a.timings.get("first_sentence"), "doc": item.get("doc", ""),
+        "style": item.get("style", "")}
+
+
+def _summary(rows: list[dict], s: Settings, name: str) -> dict:
     ans = [r for r in rows if r["answerable"]]
     una = [r for r in rows if not r["answerable"]]
     valid = [v for r in rows for v in r["valid"]]
@@ -169,20 +180,19 @@ def evaluate_drafts(items: list[dict], s: Settings, name: str) -> dict:
     Items are `{"q", "draft", "mutated": bool, "kind"}`; a draft is accepted when every one of its
     sentences survives verification against the question's retrieved evidence.
     """
+    from .answerability import choose
     from .embedding import settings_embedder
     from .pipeline import retrieve_stage
+    from .verification import verify_text
 
-    store = Store.open(Path(s.index_dir))
     emb = settings_embedder(s)
     rows = []
-    try:
-        for item in items:
+    with open_live(s) as store:
+        for item in items:  # the chat's own verifier, with the rules' choice that the chat would make
             r = retrieve_stage(item["q"], None, store, emb, s)
-            v = verify(item["draft"], r.evidence, r.ev_vecs, emb, min_support=s.min_support,
-                       min_overlap=s.min_overlap, question=r.query)
-            rows.append({**item, "accepted": bool(v.citations) and not v.dropped, "dropped": v.dropped})
-    finally:
-        store.close()
+            choice = choose(item["q"], r.query, r.evidence, r.scores, s)
+            d = verify_text(item["draft"], r, emb, s, choice)
+            rows.append({**item, "accepted": d.accepted, "dropped": d.dropped})
     kinds = sorted({r["kind"] for r in rows if r["mutated"]})
     good = [r for r in rows if not r["mutated"]]
     bad = [r for r in rows if r["mutated"]]

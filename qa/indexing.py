@@ -221,7 +221,13 @@ def update_index(paths: Iterable[str | Path] = (), *, action: str = "sync", sett
     with _writer(s, errors) as writer:
         run = _Run(s, writer, errors=errors, ray=ray_address, embedder_factory=(lambda: embedder) if embedder else
                    (lambda: settings_embedder(s)))
-        return _sync(paths, action, run, progress, t0)
+        try:
+            return _sync(paths, action, run, progress, t0)
+        finally:
+            if ray_address is not None:  # Ray's workers hold GBs: stopped after the run unless QA_RAY_KEEP=1
+                from .indexing_ray import shutdown
+
+                shutdown()
 
 
 @contextmanager

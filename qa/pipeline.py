@@ -4,7 +4,8 @@
     choose             -> Choice       answer rules: the answer sentence, what the model reads, or a refusal
     judge              -> reason       the model, asked yes/no, refuses a doubtful one-fact question
     compose            -> str pieces   the local model's draft, from numbered evidence sentences
-    verified_sentences -> (sentence, evidence, support)  each completed draft sentence checked as it streams
+    verify_stream      -> (sentence, evidence, support)  each completed draft sentence checked as it streams
+                                       (`verification`: the one verifier, also used by `qa eval` on drafts)
     conclude           -> mode         the model's answer, a refusal, or the quoted best sentence
     narrow             -> parts        a quoted sentence cut to the phrase of it that answers (the model points)
     cite               -> Answer       verified sentences with [n] markers, exact quotes and offsets
@@ -24,25 +25,15 @@ import re
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .answerability import Choice, choose, on_topic
-from .citations import (
-    Citation,
-    Evidence,
-    answer_scores,
-    check_claim,
-    cite,
-    claims,
-    evidence_sentences,
-    is_injection,
-    nearest_evidence,
-    split_sentences,
-)
+from .answerability import Choice, choose
+from .citations import Citation, Evidence, answer_scores, cite, evidence_sentences
 from .config import Settings
+from .context import Reading, read
 from .documents import page_at
 from .embedding import Embedder, settings_embedder
 from .errors import InputError, QAError
@@ -50,7 +41,8 @@ from .generation import Generator, settings_generator
 from .prompting import build_judge_messages, build_messages, build_span_messages, is_not_found
 from .retrieval import Passage, retrieve
 from .store import Reader, open_live
-from .text import STOP, content_words, stems
+from .text import STOP, stems
+from .verification import Draft, verify_stream
 
 FOLLOWUP_OWN_WEIGHT = 0.7  # bench/followups.jsonl: 87.5% right at 0.5-0.7, 62.5% at 0 (query only) or 1
 log = logging.getLogger(__name__)
@@ -146,7 +138,7 @@ def judge(question: str, r: Retrieved, choice: Choice, gen: Generator | None, s:
         return ""
     t = time.perf_counter()
     try:
-        p = gen.p_yes(build_judge_messages(question, [r.evidence[i].text for i in choice.focus]))
+        p = gen.p_yes(build_judge_messages(question, read(r, choice, s).texts))
     except QAError as e:  # a broken model leaves the decision to the rules
         log.warning("the model could not judge, the rules decide: %s", e)
         return ""
@@ -158,71 +150,13 @@ def judge(question: str, r: Retrieved, choice: Choice, gen: Generator | None, s:
     return ""
 
 
-def compose(question: str, r: Retrieved, choice: Choice, gen: Generator, s: Settings) -> Iterator[str]:
-    """The model's draft, piece by piece, written from the chosen evidence sentences."""
-    focus = [r.evidence[i] for i in choice.focus]
-    if choice.several:  # points in reading order, so the answer follows the documents
-        focus.sort(key=lambda e: (e.passage.doc_path, e.start))
+def compose(question: str, reading: Reading, choice: Choice, gen: Generator, s: Settings,
+            timings: dict[str, float]) -> Iterator[str]:
+    """The model's draft, piece by piece, written from the windows of evidence it reads."""
     budget = s.max_new_tokens_many if choice.several else s.max_new_tokens
-    yield from gen.stream(build_messages(question, [e.text for e in focus]), max_new_tokens=budget)
-
-
-@dataclass
-class Draft:
-    """What the model's draft came to, filled in while it streams."""
-
-    kept: list[tuple[str, Evidence, float]] = field(default_factory=list)  # verified (sentence, evidence, support)
-    dropped: list[str] = field(default_factory=list)  # sentences verification removed
-    claims: int = 0  # sentences that said something beyond the question
-    not_found: bool = False  # the model said NOT FOUND
-    nearest: list[int] = field(default_factory=list)  # for each dropped claim, the evidence sentence closest to it
-    finished: bool = False  # the model ran to the end (False: it failed or was not available)
-
-    @property
-    def found_nothing(self) -> bool:
-        return self.finished and (self.not_found or not self.claims)
-
-
-def verified_sentences(pieces: Iterator[str], r: Retrieved, emb: Embedder, s: Settings, choice: Choice,
-                       draft: Draft) -> Iterator[tuple[str, Evidence, float]]:
-    """Check each draft sentence as soon as it is complete; yield (sentence, evidence, support) for the kept."""
-    text, done = "", 0
-    for piece in pieces:
-        text += piece
-        if not done and is_not_found(text):
-            draft.not_found = draft.finished = True
-            return
-        sentences = split_sentences(text)
-        for sentence in sentences[done:-1]:  # the last one may still be growing
-            yield from _check(sentence, r, emb, s, choice, draft)
-        done = max(done, len(sentences) - 1)
-    draft.finished = True
-    if is_not_found(text) and not done:
-        draft.not_found = True
-        return
-    for sentence in split_sentences(text)[done:]:
-        yield from _check(sentence, r, emb, s, choice, draft)
-
-
-def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice,
-           draft: Draft) -> Iterator[tuple[str, Evidence, float]]:
-    kept, meta = claims(raw)
-    draft.dropped.extend(meta)
-    for sentence in kept:
-        if is_injection(sentence):
-            draft.dropped.append(sentence)
-            continue
-        claim = bool(stems(sentence) - stems(r.query))
-        draft.claims += claim
-        vec = emb.embed([sentence])[0]
-        found = check_claim(sentence, vec, r.evidence, r.ev_vecs, min_support=s.min_support,
-                            min_overlap=s.min_overlap, question=r.query)
-        if found and on_topic(found[0], r.scores, choice, s):
-            yield sentence, r.evidence[found[0]], found[1]
-        else:
-            draft.dropped.append(sentence)
-            if claim:
-                draft.nearest.append(nearest_evidence(sentence, vec, r.evidence, r.ev_vecs))
+    messages = build_messages(question, reading.texts)
+    timings["prompt_chars"] = float(len(messages[-1]["content"]))
+    yield from gen.stream(messages, max_new_tokens=budget)
 
 
 def _extract(r: Retrieved, choice: Choice, s: Settings,
@@ -313,11 +247,10 @@ def generate_verified(question: str, r: Retrieved, choice: Choice, emb: Embedder
     t1 = time.perf_counter()
     shown = ""
     try:
-        pieces = _timed(compose(question, r, choice, gen, s), timings, t1)
-        for part in verified_sentences(pieces, r, emb, s, choice, draft):
-            if _repeats(part, draft.kept):
-                continue
-            draft.kept.append(part)
+        reading = read(r, choice, s)
+        pieces = _timed(compose(question, reading, choice, gen, s, timings), timings, t1)
+        # a window's neighbours are as much on topic as its chosen sentence
+        for _ in verify_stream(pieces, replace(r, scores=reading.scores), emb, s, choice, draft):
             text = cite(draft.kept, page_of).text
             timings.setdefault("first_sentence", time.perf_counter() - t0)
             yield text[len(shown):]
@@ -409,12 +342,6 @@ def _timed(pieces: Iterator[str], timings: dict[str, float], t1: float) -> Itera
     for piece in pieces:
         timings.setdefault("first_token", time.perf_counter() - t1)
         yield piece
-
-
-def _repeats(part: tuple[str, Evidence, float], kept: list[tuple[str, Evidence, float]]) -> bool:
-    """A sentence that says nothing new (same words as one already kept) is not shown twice."""
-    words = set(content_words(part[0]))
-    return any(words <= set(content_words(k[0])) for k in kept)
 
 
 def _page_of(store: Reader):

@@ -4,6 +4,7 @@ import pytest
 
 from qa.documents import Limits, parse
 from qa.errors import DocumentError
+from tests.conftest import ROOT
 from tests.pdfgen import make_pdf
 
 
@@ -116,7 +117,48 @@ def test_html_keeps_sentences_whole_and_marks_lists_tables_and_headings():
     text = parse(html, "t.html").text
     assert "## Running tools" in text
     assert "The agent can additionally support running tools like:\n\n- a shell command\n- a Python interpreter" in text
-    assert "Option | Default\ntimeout | 30 s" in text and "Loose text here." in text and "menu" not in text
+    assert "Option: timeout | Default: 30 s" in text and "Loose text here." in text and "menu" not in text
+    assert "Option | Default" not in text  # the header row is carried by every row instead
+
+
+def test_html_table_rows_carry_their_headers_and_sphinx_headings_survive():
+    html = b"""<html><body><table summary="Navigation header"><tr><td>Prev</td><td>Up</td></tr></table>
+    <h3><a class="toc-backref" href="#id1">Is there a curses package?</a><a class="headerlink"
+      href="#c">\xc2\xb6</a></h3>
+    <p>Yes, in the standard library.</p>
+    <table><thead><tr><th>Name</th><th colspan="2">Size and range</th></tr></thead>
+    <tbody><tr><td>smallint</td><td>2 bytes</td><td>-32768 to +32767</td></tr></tbody></table></body></html>"""
+    text = parse(html, "t.html").text
+    assert "### Is there a curses package?" in text and "\xb6" not in text and "Prev" not in text
+    assert "Name: smallint | Size and range: 2 bytes | Size and range: -32768 to +32767" in text
+
+
+def test_docx_keeps_tables_where_they_stand_with_their_headers(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Limits", level=1)
+    d.add_paragraph("The limits are these:")
+    table = d.add_table(rows=3, cols=2)
+    for r, (a, b) in enumerate([("Setting", "Default"), ("max_length", "1000000"), ("page_size", "4096")]):
+        table.cell(r, 0).text, table.cell(r, 1).text = a, b
+    d.add_paragraph("Both can be changed at run time.")
+    d.save(tmp_path / "limits.docx")
+    text = parse((tmp_path / "limits.docx").read_bytes(), "limits.docx").text
+    assert text == ("# Limits\n\nThe limits are these:\n\nSetting: max_length | Default: 1000000\n"
+                    "Setting: page_size | Default: 4096\n\nBoth can be changed at run time.")
+
+
+def test_a_markdown_title_comes_from_front_matter_not_its_dashes():
+    doc = parse(b"---\ntitle: CommonMark Spec\nversion: 0.30\n---\n\n# Introduction\n\nText.", "spec.md")
+    assert doc.title == "CommonMark Spec"
+    assert parse(b"---\nauthor: x\n---\n\n# Introduction\n\nText.", "s.md").title == "Introduction"
+
+
+def test_pdf_words_are_spaced_by_position():
+    """The Debian Policy PDF, whose words pypdf ran together ("Thesefieldsallhaveauniformsyntax")."""
+    doc = parse((ROOT / "bench/real/tune/h1-policy-relationships.pdf").read_bytes(), "policy.pdf")
+    assert "These fields all have a uniform syntax." in doc.text and len(doc.pages) == 10
 
 
 def test_pdf_running_headers_footers_and_page_numbers_are_removed():

@@ -42,6 +42,24 @@ def test_cli_index_and_ask_on_milvus_lite(tmp_path, ray):
     assert [d["path"].rsplit("/", 1)[-1] for d in json.loads(docs.stdout)] == ["china-central-asia-cooperation.md"]
 
 
+def test_docs_and_eval_read_the_store_named_not_the_local_index(tmp_path):
+    """`qa docs --store` and `qa eval --store` once listed and scored the checkout's local index (the article)."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "pump.md").write_text("# Pump manual\n\nThe pump restarts after 12 minutes when the tank is full.\n\n"
+                                   "The valve opens at a pressure of 3 bar.\n")
+    built = qa("index", str(notes), "--store", "x.db", "-q", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr[-3000:]
+    docs = qa("docs", "--store", "x.db", "--json", cwd=tmp_path)
+    assert [d["path"].rsplit("/", 1)[-1] for d in json.loads(docs.stdout)] == ["pump.md"]
+    (tmp_path / "q.jsonl").write_text(json.dumps({"q": "At what pressure does the valve open?", "gold": ["3 bar"],
+                                                  "answerable": True}))
+    out = qa("eval", "q.jsonl", "--store", "x.db", "--mode", "extractive", "--json-out", "r.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["accuracy"] == 100.0 and r["citation_validity"] == 100.0 and r["rows"][0]["valid"] == [True]
+
+
 def _rows(index_dir):
     store = Store.open(index_dir)
     try:
@@ -51,7 +69,9 @@ def _rows(index_dir):
         store.close()
 
 
-def test_ray_builds_the_same_index_chunk_for_chunk(tmp_path):
+def test_ray_builds_the_same_index_chunk_for_chunk(tmp_path, monkeypatch):
+    import ray
+
     folder = tmp_path / "docs"
     folder.mkdir()
     sources = [*(ROOT / "bench" / "followups-corpus").iterdir(), ROOT / "corpus" / "china-central-asia-cooperation.md"]
@@ -61,7 +81,9 @@ def test_ray_builds_the_same_index_chunk_for_chunk(tmp_path):
     single = Settings.from_env(index_dir=tmp_path / "single")
     on_ray = Settings.from_env(index_dir=tmp_path / "ray", threads=2)
     a = update_index([folder], settings=single)
+    monkeypatch.setenv("QA_RAY_KEEP", "1")
     b = update_index([folder], settings=on_ray, ray_address="local")
+    assert ray.is_initialized()  # QA_RAY_KEEP=1: the runtime stays up for the next run
     assert (a.documents, a.chunks, a.added) == (b.documents, b.chunks, b.added) and b.chunks > 8
     assert any("bomb.docx: unpacks to" in e for e in b.errors)  # a bad file is reported; the rest is indexed
     ra, rb = _rows(single.index_dir), _rows(on_ray.index_dir)
@@ -71,3 +93,7 @@ def test_ray_builds_the_same_index_chunk_for_chunk(tmp_path):
     assert np.abs(va - vb).max() < 1e-5  # the same embedder; batches differ only in padding
     again = update_index([folder], settings=on_ray, ray_address="local")
     assert again.chunks_embedded == 0 and again.version == b.version  # incremental as before
+    monkeypatch.delenv("QA_RAY_KEEP")
+    (folder / sources[0].name).write_text(sources[0].read_text() + "\n\nA sentence added later.\n")
+    changed = update_index([folder], settings=on_ray, ray_address="local")
+    assert changed.updated == 1 and not ray.is_initialized()  # without QA_RAY_KEEP the runtime is stopped

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -27,13 +28,15 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "QA_INDEX_DIR": str(index_dir), "QA_UPLOAD_DIR": str(upload_dir),
                "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
-        self.log = open(index_dir.parent / f"server-{self.port}.log", "w")
+        # the log goes to the temp folder, never beside the index (the checkout's own index/ sits in the repo root)
+        self.log_path = Path(tempfile.gettempdir()) / f"qa-server-{self.port}.log"
+        self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", "--port", str(self.port), *extra],
                                      cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {(index_dir.parent / f'server-{self.port}.log').read_text()}")
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
             try:
                 urllib.request.urlopen(self.url + "/gradio_api/info", timeout=2)
                 return

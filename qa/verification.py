@@ -1,0 +1,116 @@
+"""The one verifier: every draft sentence the chat, the API, `ask` and `qa eval` on drafts show is checked here.
+
+A draft (streamed by the model, or a whole text in the mutation set) is cut into sentences as they complete.
+Each sentence goes through the same checks, in order:
+
+    claims        markup and "based on the passages" talk removed; meta sentences dropped
+    is_injection  a sentence that talks to the assistant is dropped
+    check_claim   one evidence sentence supports it (similarity, word overlap, no missing fact)
+    on_topic      that evidence sentence answers the question well enough (not a true fact about else)
+    repeats       a sentence that says nothing new is not shown twice (skipped, not dropped)
+
+What it leaves out: choosing evidence and deciding to refuse (`answerability`), citing (`citations.cite`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .answerability import Choice, on_topic
+from .citations import Evidence, check_claim, claims, is_injection, nearest_evidence, split_sentences
+from .config import Settings
+from .embedding import Embedder
+from .prompting import is_not_found
+from .text import content_words, stems
+
+if TYPE_CHECKING:
+    from .pipeline import Retrieved
+
+Part = tuple[str, Evidence, float]  # (verified sentence, the evidence it is cited to, support)
+
+
+@dataclass
+class Draft:
+    """What the model's draft came to, filled in while it streams."""
+
+    kept: list[Part] = field(default_factory=list)  # verified (sentence, evidence, support)
+    dropped: list[str] = field(default_factory=list)  # sentences verification removed
+    claims: int = 0  # sentences that said something beyond the question
+    not_found: bool = False  # the model said NOT FOUND
+    nearest: list[int] = field(default_factory=list)  # for each dropped claim, the evidence sentence closest to it
+    finished: bool = False  # the model ran to the end (False: it failed or was not available)
+
+    @property
+    def found_nothing(self) -> bool:
+        return self.finished and (self.not_found or not self.claims)
+
+    @property
+    def accepted(self) -> bool:
+        """Every sentence of the draft passed (and at least one): the mutation set's verdict."""
+        return bool(self.kept) and not self.dropped and not self.not_found
+
+
+def verify_stream(pieces: Iterable[str], r: Retrieved, emb: Embedder, s: Settings, choice: Choice,
+                  draft: Draft) -> Iterator[Part]:
+    """Check each draft sentence as soon as it is complete; yield (and keep in `draft.kept`) those that pass."""
+    for part in _sentences_checked(pieces, r, emb, s, choice, draft):
+        if _repeats(part, draft.kept):
+            continue
+        draft.kept.append(part)
+        yield part
+
+
+def verify_text(text: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice) -> Draft:
+    """A whole draft checked at once, exactly as the chat checks a streamed one."""
+    draft = Draft()
+    for _ in verify_stream([text], r, emb, s, choice, draft):
+        pass
+    return draft
+
+
+def _sentences_checked(pieces: Iterable[str], r: Retrieved, emb: Embedder, s: Settings, choice: Choice,
+                       draft: Draft) -> Iterator[Part]:
+    text, done = "", 0
+    for piece in pieces:
+        text += piece
+        if not done and is_not_found(text):
+            draft.not_found = draft.finished = True
+            return
+        sentences = split_sentences(text)
+        for sentence in sentences[done:-1]:  # the last one may still be growing
+            yield from _check(sentence, r, emb, s, choice, draft)
+        done = max(done, len(sentences) - 1)
+    draft.finished = True
+    if is_not_found(text) and not done:
+        draft.not_found = True
+        return
+    for sentence in split_sentences(text)[done:]:
+        yield from _check(sentence, r, emb, s, choice, draft)
+
+
+def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice, draft: Draft) -> Iterator[Part]:
+    kept, meta = claims(raw)
+    draft.dropped.extend(meta)
+    for sentence in kept:
+        if is_injection(sentence):
+            draft.dropped.append(sentence)
+            continue
+        claim = bool(stems(sentence) - stems(r.query))
+        draft.claims += claim
+        vec = emb.embed([sentence])[0]
+        found = check_claim(sentence, vec, r.evidence, r.ev_vecs, min_support=s.min_support,
+                            min_overlap=s.min_overlap, question=r.query)
+        if found and on_topic(found[0], r.scores, choice, s):
+            yield sentence, r.evidence[found[0]], found[1]
+        else:
+            draft.dropped.append(sentence)
+            if claim:
+                draft.nearest.append(nearest_evidence(sentence, vec, r.evidence, r.ev_vecs))
+
+
+def _repeats(part: Part, kept: list[Part]) -> bool:
+    """A sentence that says nothing new (same words as one already kept) is not shown twice."""
+    words = set(content_words(part[0]))
+    return any(words <= set(content_words(k[0])) for k in kept)

@@ -1,0 +1,52 @@
+"""The benchmark sets are what the README says: the real-documents halves (documents, kinds, questions, near
+misses, gold strings present in the text `qa` extracts, no document in both halves) and the SQuAD split."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from qa.documents import read_document
+from tests.conftest import ROOT
+
+REAL = ROOT / "bench" / "real"
+
+
+def _questions(half: str) -> list[dict]:
+    return [json.loads(x) for x in (ROOT / "bench" / f"questions-real-{half}.jsonl").read_text().splitlines() if x]
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@pytest.mark.parametrize("half", ["tune", "test"])
+def test_every_gold_string_is_in_the_text_qa_extracts_from_its_document(half):
+    texts: dict[str, str] = {}
+    for q in _questions(half):
+        assert q["answerable"] == bool(q["gold"]), q
+        if "doc" not in q:
+            continue
+        path = REAL / half / q["doc"]
+        assert path.is_file(), f"{q['doc']} is not in the {half} half"
+        if q["doc"] not in texts:
+            texts[q["doc"]] = _norm(read_document(path).text)
+        for gold in q["gold"]:
+            assert _norm(gold) in texts[q["doc"]], (q["doc"], gold)
+
+
+def test_the_halves_are_split_by_document_and_large_enough():
+    docs = {h: {p.name for p in (REAL / h).iterdir()} for h in ("tune", "test")}
+    assert not docs["tune"] & docs["test"] and len(docs["tune"] | docs["test"]) >= 40
+    questions = _questions("tune") + _questions("test")
+    assert len(questions) >= 300
+    assert sum(not q["answerable"] for q in questions) >= len(questions) / 4
+    kinds = Counter(q["kind"] for q in questions if "kind" in q)
+    assert len(kinds) >= 8
+    for half in ("tune", "test"):  # every kind is in both halves
+        assert {q["kind"] for q in _questions(half) if "kind" in q} == set(kinds)
+
+
+def test_squad_halves_share_no_article():
+    split = json.loads((ROOT / "bench" / "squad-split.json").read_text())
+    assert split["tune"] and split["test"] and not set(split["tune"]) & set(split["test"])
