@@ -54,6 +54,11 @@ class Settings:
     context_neighbours: int = 1
     context_chars: int = 1200
     context_chars_many: int = 2400
+    # A question this close (cosine) to a plain overview request ("what is this about?") is answered from the
+    # document's sections (qa/overview.py); 0: off.
+    overview_min: float = 0.65
+    # Misspelt question words corrected against the documents' words before retrieval (qa/spelling.py).
+    spelling: bool = True
     # Limits for ingestion.
     max_file_mb: float = 20.0
     max_total_mb: float = 2000.0

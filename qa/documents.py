@@ -55,6 +55,11 @@ def page_at(pages: tuple[int, ...] | list[int], offset: int) -> int | None:
     return sum(1 for start in pages if start <= offset) or None
 
 
+def doc_id(path: str) -> str:
+    """A document's id: stable across rebuilds, short enough for a URL (a hash of its path)."""
+    return hashlib.sha256(path.encode()).hexdigest()[:16]
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -89,6 +89,8 @@ def evaluate(questions: Path, *, corpus: Path | list[Path] | None = None, settin
     try:
         if is_draft_set(items):
             return evaluate_drafts(items, s, questions.name)
+        if all(item.get("overview") for item in items):
+            return evaluate_overviews(items, s, questions.name)
         return _run(items, s, questions.name, use_history)
     finally:
         if tmp is not None:
@@ -117,7 +119,7 @@ def _row(item: dict, s: Settings, store: Reader, use_history: bool) -> dict:
         "valid": citation_valid(a, store), "answer": a.text, "reason": a.reason, "dropped": a.dropped,
         "near_miss": bool(item.get("near_miss")), "cited_sentences": _cited_share(a),
         "first_sentence_s": a.timings.get("first_sentence"), "doc": item.get("doc", ""),
-        "style": item.get("style", "")}
+        "style": item.get("style", ""), "kind": item.get("kind", "")}
 
 
 def _summary(rows: list[dict], s: Settings, name: str) -> dict:
@@ -144,11 +146,65 @@ def _summary(rows: list[dict], s: Settings, name: str) -> dict:
         "every_sentence_cited": _pct(sum(r["cited_sentences"] == 1.0 for r in rows), len(rows)),
         "first_sentence_p50_s": (round(statistics.median(f), 3) if (f := [r["first_sentence_s"] for r in rows
                                                                            if r["first_sentence_s"]]) else None),
+        "by_kind": _by(rows, "kind"), "by_style": _by(rows, "style"),
         "rows": rows,
     }
 
 
+def _by(rows: list[dict], key: str) -> dict[str, dict]:
+    """Accuracy and refusals per value of a question's `key` (the real-documents set's kind and style)."""
+    out = {}
+    for value in sorted({r.get(key) or "" for r in rows} - {""}):
+        part = [r for r in rows if r.get(key) == value]
+        ans, una = [r for r in part if r["answerable"]], [r for r in part if not r["answerable"]]
+        out[value] = {"questions": len(part), "accuracy": _pct(sum(r["correct"] for r in ans), len(ans)),
+                      "false_refusals": _pct(sum(r["abstained"] for r in ans), len(ans)),
+                      "refused_unanswerable": _pct(sum(r["abstained"] for r in una), len(una))}
+    return out
+
+
+def evaluate_overviews(items: list[dict], s: Settings, name: str) -> dict:
+    """Overview questions ("what is this about?") about the document `doc` of each item: answered (not refused),
+    citation validity, and coverage (the share of the document's top-level sections the citations fall in)."""
+    from .overview import coverage
+
+    ask("warm-up question", settings=s)
+    rows = []
+    with open_live(s) as store:
+        paths = {d["path"].rsplit("/", 1)[-1]: d for d in store.documents()}
+        for item in items:
+            t0 = time.perf_counter()
+            a = ask(item["q"], settings=s, doc=item["doc"])
+            seconds = time.perf_counter() - t0
+            d = paths.get(item["doc"])
+            text = store.document_text(d["sha256"])[0] if d else ""
+            mine = [c.start for c in a.citations if d and c.doc_path == d["path"]]
+            rows.append({"q": item["q"], "doc": item["doc"], "answered": not a.abstained, "mode": a.mode,
+                         "valid": citation_valid(a, store), "coverage": round(coverage(mine, text), 3),
+                         "on_document": bool(mine) and len(mine) == len(a.citations), "seconds": seconds,
+                         "answer": a.text})
+    valid = [v for r in rows for v in r["valid"]]
+    return {"set": name, "overviews": len(rows), "answered": _pct(sum(r["answered"] for r in rows), len(rows)),
+            "on_document": _pct(sum(r["on_document"] for r in rows), len(rows)),
+            "citations": len(valid), "citation_validity": _pct(sum(valid), len(valid)),
+            "median_coverage": round(100 * statistics.median(r["coverage"] for r in rows), 1),
+            "generated_share": _pct(sum(r["mode"] == "generated" for r in rows), len(rows)),
+            "p50_s": round(statistics.median(r["seconds"] for r in rows), 3), "rows": rows}
+
+
+def format_overview_report(r: dict) -> str:
+    return "\n".join([
+        f"{r['set']}: {r['overviews']} overview questions",
+        f"  answered (not refused)   {r['answered']}%   about the document asked: {r['on_document']}%",
+        f"  citation validity        {r['citation_validity']}% of {r['citations']} citations",
+        f"  median section coverage  {r['median_coverage']}%   written by the model {r['generated_share']}%",
+        f"  latency                  p50 {r['p50_s']} s",
+    ])
+
+
 def format_report(r: dict) -> str:
+    if "overviews" in r:
+        return format_overview_report(r)
     def f(v: object, unit: str = "") -> str:
         return "n/a" if v is None else f"{v}{unit}"
 

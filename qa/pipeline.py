@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import overview, spelling
 from .answerability import Choice, choose
 from .citations import Citation, Evidence, answer_scores, cite, evidence_sentences
 from .config import Settings
@@ -240,14 +241,15 @@ def _widen(sentence: str, start: int, end: int) -> str:
 
 
 def generate_verified(question: str, r: Retrieved, choice: Choice, emb: Embedder, s: Settings, draft: Draft,
-                      gen: Generator | None, page_of, timings: dict[str, float], t0: float) -> Iterator[str]:
+                      gen: Generator | None, page_of, timings: dict[str, float], t0: float,
+                      reading: Reading | None = None) -> Iterator[str]:
     """Compose and verify: yield the answer's new verified text each time a sentence passes."""
     if gen is None:  # no model: the draft never ran, and `conclude` quotes the best sentence
         return
     t1 = time.perf_counter()
     shown = ""
     try:
-        reading = read(r, choice, s)
+        reading = reading or read(r, choice, s)
         pieces = _timed(compose(question, reading, choice, gen, s, timings), timings, t1)
         # a window's neighbours are as much on topic as its chosen sentence
         for _ in verify_stream(pieces, replace(r, scores=reading.scores), emb, s, choice, draft):
@@ -282,7 +284,7 @@ def conclude(draft: Draft, choice: Choice, s: Settings) -> tuple[str, str]:
 def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | None = None,
                mode: str | None = None, history: Sequence[Turn] | None = None, settings: Settings | None = None,
                embedder: Embedder | None = None, generator: Generator | None = None,
-               store: str | None = None) -> Iterator[str | Answer]:
+               store: str | None = None, doc: str = "") -> Iterator[str | Answer]:
     """Yield the answer's verified text as it is produced (str pieces), then the `Answer`.
 
     The pieces joined are exactly `Answer.text`: nothing shown is ever taken back."""
@@ -292,13 +294,53 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
         raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
     question = check_text(question)
     with open_live(s) as store:  # a local version is closed once a newer one is live and its readers are done
-        yield from _answer(question, history, store, _embedder_for(store, s, embedder), s, generator)
+        yield from _answer(question, history, store, _embedder_for(store, s, embedder), s, generator, doc)
+
+
+OVERVIEW_PROMPT = "What are the main points of these sources? Write one short sentence per point, about the subject."
+
+
+def _overview(question: str, store: Reader, emb: Embedder, s: Settings, generator: Generator | None,
+              doc: str) -> Iterator[str | Answer]:
+    """An overview request answered from the lead sentences of the document's sections (see `overview`)."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    scopes = overview.scope(question, store, doc)
+    evidence = [e for sc in scopes for e in overview.outline(sc, n=1 if len(scopes) > 1 else 0)]
+    passages = [replace(e.passage, n=n) for n, e in enumerate(evidence, 1)]
+    evidence = [replace(e, passage=p) for e, p in zip(evidence, passages, strict=True)]
+    timings["retrieve"] = time.perf_counter() - t0
+    if not evidence:
+        yield REFUSAL
+        yield Answer(question, REFUSAL, True, [], [], timings, "refused", 0.0, "the document holds no sentence to "
+                                                                           "summarise")
+        return
+    ones = np.ones(len(evidence))
+    r = Retrieved(question, passages, evidence, emb.embed([e.text for e in evidence]), ones)
+    choice = Choice(0, 1.0, "", list(range(len(evidence))), True)
+    reading = Reading([f"({overview.label(e)}) {e.text}" for e in evidence], [[i] for i in range(len(evidence))], ones)
+    draft, page_of = Draft(), _page_of(store)
+    gen = usable_generator(generator, s) if s.mode == "generated" else None
+    yield from generate_verified(OVERVIEW_PROMPT, r, choice, emb, s, draft, gen, page_of, timings, t0, reading)
+    used = "generated" if draft.kept else "extractive" if s.mode == "extractive" else "extractive-fallback"
+    parts = draft.kept or [(e.text, e, 1.0) for e in evidence[:4]]
+    v = cite(parts, page_of)
+    timings["total"] = time.perf_counter() - t0
+    if used != "generated":
+        yield v.text
+    yield Answer(question, v.text, False, v.citations, passages, timings, used, 1.0, "", draft.dropped)
 
 
 def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder, s: Settings,
-            generator: Generator | None) -> Iterator[str | Answer]:
+            generator: Generator | None, doc: str = "") -> Iterator[str | Answer]:
+    if s.overview_min and not history and \
+            overview.is_overview(question, emb.embed([question])[0], emb, s.overview_min):
+        yield from _overview(question, store, emb, s, generator, doc)
+        return
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
+    asked, question = question, spelling.correct(question, store, spelling.known_words(emb)) \
+        if s.spelling else question
     r = retrieve_stage(question, history, store, emb, s)
     timings["retrieve"] = time.perf_counter() - t0
     choice = choose(question, r.query, r.evidence, r.scores, s)
@@ -317,14 +359,14 @@ def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: E
             used, reason = conclude(draft, choice, s)
     timings["total"] = time.perf_counter() - t0
     if used == "refused":
-        answer = Answer(question, REFUSAL, True, [], r.passages, timings, used, round(choice.confidence, 3), reason,
+        answer = Answer(asked, REFUSAL, True, [], r.passages, timings, used, round(choice.confidence, 3), reason,
                         draft.dropped)
     else:
         parts = draft.kept if used == "generated" else _extract(r, choice, s, draft)
         if used == "extractive-fallback":
             parts = narrow(question, parts, gen, s, timings)
         v = cite(parts, page_of)
-        answer = Answer(question, v.text, False, v.citations, r.passages, timings, used, round(choice.confidence, 3),
+        answer = Answer(asked, v.text, False, v.citations, r.passages, timings, used, round(choice.confidence, 3),
                         "", draft.dropped)
     if used != "generated":  # nothing was streamed: the whole text at once
         yield answer.text
@@ -354,15 +396,16 @@ def _page_of(store: Reader):
 
 def ask(question: str, *, index_dir: str | Path | None = None, k: int | None = None, mode: str | None = None,
         history: Sequence[Turn] | None = None, settings: Settings | None = None, embedder: Embedder | None = None,
-        generator: Generator | None = None, store: str | None = None) -> Answer:
+        generator: Generator | None = None, store: str | None = None, doc: str = "") -> Answer:
     """Answer `question` from the index, with verified citations, or refuse (`Answer.abstained`).
 
     `k` passages are retrieved (default 5, or QA_K); `mode` is "generated" (default) or "extractive";
     `history` is the earlier (question, answer) turns of a chat, used to resolve follow-ups;
-    `store` overrides where the index lives ("" local, "x.db" Milvus Lite, "http://…" Milvus).
+    `store` overrides where the index lives ("" local, "x.db" Milvus Lite, "http://…" Milvus);
+    `doc` (a path, file name or id) names the document an overview question ("what is this about?") is about.
     """
     stream = ask_stream(question, index_dir=index_dir, k=k, mode=mode, history=history, settings=settings,
-                        embedder=embedder, generator=generator, store=store)
+                        embedder=embedder, generator=generator, store=store, doc=doc)
     result = deque(stream, maxlen=1)[0]
     assert isinstance(result, Answer)
     return result

@@ -2,8 +2,9 @@
 
 The model reads windows of evidence (`context`: the sentences that matter with their neighbours and
 section heading, within a budget of characters), numbered [1]..[n], not whole passages: a short prompt
-answers sooner and gives a small model less to wander into. The examples show the style verification rewards: the direct answer first,
-short, in the sources' words, one sentence per point, and NOT FOUND when the sentences do not answer.
+answers sooner and gives a small model less to wander into. The examples show the style verification
+rewards: the direct answer first, short, in the sources' words, one sentence per point, and NOT FOUND
+when the sentences do not answer.
 The model is not asked to write [n] markers: verification ties every sentence to its source and
 numbers it anyway, and leaving them out saves four tokens a sentence (measured: the first verified
 sentence 0.3-0.9 s sooner, same accuracy). Document text is data: chat-control tokens are removed.

@@ -8,7 +8,6 @@ folder and indexed, and removal. No front end opens the store or writes files it
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import uuid
@@ -17,19 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .documents import SUFFIXES
+from .documents import SUFFIXES, doc_id
 from .embedding import settings_embedder
 from .errors import IndexStoreError, InputError, NotFoundError
 from .indexing import IndexStats, update_index
 from .pipeline import check_text
 from .retrieval import Passage, retrieve
 from .store import has_index, open_live
-
-
-def doc_id(path: str) -> str:
-    """A document's id: stable across rebuilds, short enough for a URL (a hash of its path)."""
-    return hashlib.sha256(path.encode()).hexdigest()[:16]
-
 
 NO_INDEX = {"version": None, "documents": 0, "chunks": 0, "index_type": None, "built_at": None}
 

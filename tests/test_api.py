@@ -72,6 +72,16 @@ def test_ask_streams_verified_sentences_then_the_answer(http):
     assert "good-neighborliness" in answer["text"] and answer["citations"]
 
 
+def test_an_overview_of_the_document_named_by_id(http):
+    docs = http.get("/v1/documents").json()["documents"]
+    r = http.post("/v1/ask", json={"question": "What is this document about?", "mode": "extractive",
+                                   "doc": docs[0]["id"]})
+    assert r.status_code == 200, r.text
+    a = r.json()
+    assert not a["abstained"] and len(a["citations"]) >= 3 and all(exact(c, http) for c in a["citations"])
+    assert {c["doc_id"] for c in a["citations"]} == {docs[0]["id"]}
+
+
 def test_follow_up_uses_history(http):
     body = {"question": "Of what cooperation?", "mode": "extractive"}
     alone = http.post("/v1/ask", json=body).json()

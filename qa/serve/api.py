@@ -191,7 +191,7 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
         s = with_request(req)
         if service.index_status(s)["version"] is None:
             raise IndexStoreError("no index yet: upload documents or run `qa index`")
-        items = ask_stream(req.question, settings=s, history=history_pairs(req.history))
+        items = ask_stream(req.question, settings=s, history=history_pairs(req.history), doc=req.doc)
         await gate.acquire()
         if stream:
             return EventSourceResponse(sse_events(items, gate), ping=15)

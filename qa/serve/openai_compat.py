@@ -106,7 +106,7 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
         question = check_text(question)
         s = settings.replace(mode="extractive") if req.model == EXTRACTIVE else \
             settings.replace(mode="generated", model=req.model)
-        items = ask_stream(question, settings=s, history=history)
+        items = ask_stream(question, settings=s, history=history, doc=req.doc)
         await gate.acquire()
         if req.stream:
             return EventSourceResponse(_stream(items, gate, req.model), ping=15)

@@ -27,6 +27,9 @@ class AskRequest(BaseModel):
         None, description="generated: the local model writes, every sentence verified; extractive: quotes only")
     history: list[Turn] = Field(default_factory=list, max_length=20,
                                 description="earlier turns of the chat, oldest first (resolves follow-ups)")
+    doc: str = Field("", max_length=1000, description="the document an overview question (\"what is this about?\", "
+                     "\"summarize it\") is about: its id, path or file name; empty: the one the question names, "
+                     "else every document")
 
 
 class SearchRequest(BaseModel):
@@ -158,6 +161,8 @@ class ChatRequest(BaseModel):
     model: str = Field(max_length=200, description="an id from GET /v1/models")
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: bool = False
+    doc: str = Field("", max_length=1000, description="extra field: the document an overview question is about "
+                     "(id, path or file name)")
 
 
 class ReplyMessage(BaseModel):
