@@ -67,11 +67,28 @@ CUES = re.compile(r"\b(about|summar\w*|overview|gist|key points?|main (points?|t
 def is_overview(question: str, q_vec: np.ndarray, emb: Embedder, threshold: float) -> bool:
     """An overview request: naming at most three subject words (a document or a section, so "what are the main
     areas of cooperation between China and Central Asia?" is a list question), and either close to a prototype
-    (cosine >= threshold) or loosely close (>= 0.4 of it) with a word that asks for an overview."""
-    if threshold <= 0 or len(stems(question) - FRAME) > 3:
+    (cosine >= threshold) or, naming at most two, loosely close (>= 0.4 of it) with a word that asks for one."""
+    subject = len(stems(question) - FRAME)
+    if threshold <= 0 or subject > 3:
         return False
     score = overview_score(q_vec, emb)
-    return score >= threshold or bool(CUES.search(question)) and score >= threshold * 0.4
+    return score >= threshold or subject <= 2 and bool(CUES.search(question)) and score >= threshold * 0.4
+
+
+def names_its_subject(question: str, store: Reader) -> bool:
+    """The question's subject words (if any) name a document or a section: "summarize the zlib FAQ" does,
+    "explain everything about the treaty" (a topic, for retrieval) does not."""
+    subject = _words(question)
+    if not subject:
+        return True
+    for d in store.documents():
+        names = _words(f"{d['title']} {d['path'].rsplit('/', 1)[-1]}")
+        if len(subject & names) * 2 >= len(subject):
+            return True
+        text, _ = store.document_text(d["sha256"])
+        if _section_named(text, subject):
+            return True
+    return False
 
 
 def _words(text: str) -> set[str]:

@@ -334,7 +334,8 @@ def _overview(question: str, store: Reader, emb: Embedder, s: Settings, generato
 def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder, s: Settings,
             generator: Generator | None, doc: str = "") -> Iterator[str | Answer]:
     if s.overview_min and not history and \
-            overview.is_overview(question, emb.embed([question])[0], emb, s.overview_min):
+            overview.is_overview(question, emb.embed([question])[0], emb, s.overview_min) and \
+            (doc or overview.names_its_subject(question, store)):
         yield from _overview(question, store, emb, s, generator, doc)
         return
     t0 = time.perf_counter()
