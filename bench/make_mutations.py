@@ -33,7 +33,7 @@ def number(draft: str, i: int) -> str:
     if m:
         x = m[0]
         value = x.group().replace(",", "")
-        new = str(int(float(value)) + 3) if value.replace(".", "").isdigit() else value + "0"
+        new = str(int(float(value)) + 3) if re.fullmatch(r"\d+(\.\d+)?", value) else value + "0"  # "3.5.8": a version
         return draft[:x.start()] + new + draft[x.end():]
     for w in NUMBER_WORDS:
         if re.search(rf"\b{w}\b", draft, re.IGNORECASE):

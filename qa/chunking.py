@@ -61,7 +61,26 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     s, e = _strip(text, cur, end)
     if e > s:
         spans.append((s, e))
-    return spans
+    return [piece for s, e in spans for piece in _rows(text, s, e)]
+
+
+def _rows(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    """A table row ("Name: smallint | Size: 2 bytes") is a sentence of its own: cut at each line break next to
+    a line with a " | " cell separator."""
+    if " | " not in text[s:e] or "\n" not in text[s:e]:
+        return [(s, e)]
+    out, cur = [], s
+    lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]+", text[s:e])]
+    for (a, b), (c, _) in zip(lines, lines[1:], strict=False):
+        if " | " in text[s + a:s + b] or " | " in text[s + c:s + c + 400].split("\n", 1)[0]:
+            piece = _strip(text, cur, s + b)
+            if piece[1] > piece[0]:
+                out.append(piece)
+            cur = s + c
+    piece = _strip(text, cur, e)
+    if piece[1] > piece[0]:
+        out.append(piece)
+    return out
 
 
 def _split_long(text: str, s: int, e: int, limit: int) -> list[tuple[int, int]]:

@@ -130,18 +130,37 @@ def _with_labels(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int
 _ITEM = re.compile(r"^\s*([-*•]|\d+[.)])\s+")
 
 
+_UNFINISHED = re.compile(r"[\w,`'\"*_)\]-]$")  # a sentence cut off by a code block or a line break ("… hold using")
+_QA = re.compile(r"\s*Q\s*[:.]"), re.compile(r"\s*A\s*[:.]")
+_CODE = re.compile(r"\n(```|~~~|[ \t]{2,}\S|\$ )")  # a fenced or indented code line, a shell prompt
+
+
 def _with_lists(text: str, spans: list[tuple[int, int]], limit: int = 600) -> list[tuple[int, int]]:
-    """A sentence that introduces a list ("…running tools like:") and its items are one piece of
-    evidence, so an answer quoting it is not cut where the list begins."""
+    """A sentence and what completes it are one piece of evidence, so an answer quoting it is not cut where
+    the list begins: a sentence that introduces a list ("…running tools like:") and its items; an unfinished
+    sentence and the code block or line that finishes it ("you can set a package to hold using" + "apt-mark
+    hold package_name"); a FAQ's "Q: …" and its "A: …"."""
     out: list[tuple[int, int]] = []
     i = 0
     while i < len(spans):
         s, e = spans[i]
         j = i + 1
-        if text[s:e].rstrip().endswith(":"):
+        head = text[s:e].rstrip()
+        if head.endswith(":"):
             while j < len(spans) and _ITEM.match(text[spans[j][0]:spans[j][1]]) and spans[j][1] - s <= limit:
                 e = spans[j][1]
                 j += 1
+        elif _QA[0].match(head):  # the question, up to and with the first sentence of its answer
+            k = j
+            while k < min(len(spans), j + 3) and spans[k][1] - s <= limit:
+                if _QA[1].match(text[spans[k][0]:spans[k][1]]):
+                    e, j = spans[k][1], k + 1
+                    break
+                k += 1
+        elif j < len(spans) and spans[j][1] - s <= limit and _UNFINISHED.search(head) and not is_heading(head) \
+                and _CODE.match(text, spans[j][0] - 1):
+            e = spans[j][1]
+            j += 1
         out.append((s, e))
         i = j
     return out
@@ -256,9 +275,13 @@ def _negated_words(text: str) -> list[str]:
     return out
 
 
-def _negations_match(claim: str, evidence: str) -> bool:
-    """Every negation of the claim is one the evidence makes too, about the same word, and no more of them."""
-    said, found = _negated_words(claim), _negated_words(evidence)
+def _negations_match(claim: str, evidence: str, question: str = "") -> bool:
+    """Every negation of the claim is one the evidence makes too, about the same word, and no more of them. A
+    pronoun the question holds is not the claim's negation ("the uid of nobody is 65534": a user named nobody)."""
+    asked = {m.group().lower() for m in _NEGATION.finditer(question)} & {"nobody", "nothing", "none", "neither"}
+    said = [w for m, w in zip(_NEGATION.finditer(_NOT_ONLY.sub(" ", claim)), _negated_words(claim), strict=True)
+            if m.group().lower() not in asked]
+    found = _negated_words(evidence)
     return len(said) <= len(found) and all(w in found for w in said)
 
 
@@ -290,17 +313,21 @@ def missing_fact(claim: str, evidence: str, question: str = "", context: str = "
     for w in (m.lower() for m in _NUMBER_WORD.findall(claim)):
         if w not in ev_words:
             return w
-    names = [w for w in _names(claim) + _opening_name(claim) if w not in asked]
+    # a name the question holds, or one it shortens ("PostgreSQL" for "postgres"), is not the claim's own
+    names = [w for w in _names(claim) + _opening_name(claim)
+             if w not in asked and not any(len(a) >= 5 and w.startswith(a) for a in asked)]
     around = f"{context} {evidence}".lower()
     for w in names:
         if w not in ev_words and stem(w) not in ev_words and not re.search(rf"\b{re.escape(w)}", around):
             return w
-    if not _negations_match(claim, evidence):  # the claim denies what the evidence states
+    if not _negations_match(claim, evidence, question):  # the claim denies what the evidence states
         return "negation"
     # names said once in both (a word like "server" in "client/server … SQL Server" says nothing about order)
+    # (and written with a capital there too: "Since … SQLite" has no order against "SQLite since …")
     said = _names(claim, first=True)
+    capitals = set(_names(evidence, first=True))
     both = [w for w in dict.fromkeys(said)
-            if said.count(w) == 1 and len(re.findall(rf"\b{re.escape(w)}\b", ev_lower)) == 1]
+            if said.count(w) == 1 and w in capitals and len(re.findall(rf"\b{re.escape(w)}\b", ev_lower)) == 1]
     where = [m.start() if (m := re.search(rf"\b{re.escape(w)}\b", ev_lower)) else -1 for w in both]
     if any(a > b for a, b in zip(where, where[1:], strict=False) if a >= 0 and b >= 0):
         return "order of " + ", ".join(both)
@@ -315,7 +342,8 @@ described consider considered""".split()}
 
 
 # Verbs a paraphrase adds without adding a fact ("you need to use two single quotes").
-GENERIC = {stem(w) for w in "need needs use uses using used make makes made get gets allow allows".split()}
+GENERIC = {stem(w) for w in "need needs use uses using used make makes made get gets allow allows command commands "
+           "option options flag flags argument arguments parameter parameters script run runs".split()}
 
 
 # A claim may always repeat one question word its passage lacks ("The Canadian Forces were involved in the Korean
@@ -342,7 +370,9 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
     sentence that only restates the question (adds no content word to it) is not a claim. The three
     best-scoring sentences are tried in turn.
     """
-    novel = stems(sentence) - stems(question) - GENERIC
+    asked = stems(question)
+    # words the question holds, or extends ("postgresql" for "postgres"), are not what the claim adds
+    novel = {w for w in stems(sentence) - asked - GENERIC if not any(len(a) >= 5 and w.startswith(a) for a in asked)}
     if not novel or not evidence:
         return None
     scores = support_scores(sentence, vec, evidence, ev_vecs, question)

@@ -50,7 +50,7 @@ class Settings:
     focus_sentences_many: int = 6
     # What the model reads around them (qa/context.py): "windows" (each with its neighbours and section heading),
     # "sentences" (alone) or "passages" (whole retrieved passages); within a budget of characters.
-    reading: str = "windows"
+    reading: str = "sentences"
     context_neighbours: int = 1
     context_chars: int = 1200
     context_chars_many: int = 2400
@@ -91,7 +91,7 @@ class Settings:
     source_ratio: float = 0.75
     # When the draft fails verification, the model picks the phrase of the quoted sentence that answers (off: the
     # whole sentence); the phrase is at most this many tokens.
-    answer_phrase: bool = True
+    answer_phrase: bool = False
     max_new_tokens_phrase: int = 24
     keep_versions: int = 2
     # Web: requests waiting beyond this get "busy, try again"; answers computed at once.

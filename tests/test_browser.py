@@ -66,6 +66,16 @@ def _upload(page, path: Path, outcome: str) -> None:
     page.wait_for_selector(f"#index-status:has-text('{outcome}')", timeout=120_000)
 
 
+def test_a_summary_of_the_article_with_its_citations(page):
+    _ask(page, "Summarize the article.", extractive=True)
+    page.wait_for_selector("#sources details.citation", timeout=180_000)
+    bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
+    expect(bot).to_contain_text("[3]", timeout=30_000)  # several points, each cited
+    assert "documents don't say" not in bot.inner_text()
+    assert page.locator("#sources details.citation").count() >= 3
+    page.screenshot(path=str(ARTIFACTS / "summary.png"), full_page=True)
+
+
 def test_streamed_answer_with_citation_and_highlighted_quote(page):
     _ask(page, "Which years were designated as the Years of High-Quality Development?")
     page.wait_for_selector("#sources details.citation", timeout=180_000)

@@ -51,3 +51,9 @@ def test_single_line_without_punctuation_is_split_hard():
 
 def test_empty_text_gives_no_chunks():
     assert chunk_text("   \n\n ") == []
+
+
+def test_each_table_row_is_a_sentence_of_its_own():
+    text = "Table 8.2 lists the types.\n\nName: smallint | Size: 2 bytes\nName: integer | Size: 4 bytes\nAfter."
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "Table 8.2 lists the types.", "Name: smallint | Size: 2 bytes", "Name: integer | Size: 4 bytes", "After."]

@@ -388,6 +388,36 @@ def test_missing_fact(claim, evidence, missing):
     assert missing_fact(claim, evidence) == missing
 
 
+@pytest.mark.parametrize(("claim", "evidence", "question", "missing"), [
+    # a pronoun of negation the question asks about is a name, not the claim's negation
+    ("The uid of nobody is 65534.", '65534: User "nobody".', "uid of nobody?", ""),
+    ("The uid of root is not 65534.", '65534: User "nobody".', "uid of root?", "negation"),
+    # a name that extends a word of the question is the question's
+    ("The range of smallint in PostgreSQL is -32768 to +32767.",
+     "Name: smallint | Range: -32768 to +32767", "range of smallint in postgres", ""),
+    # order is checked only between names capitalised in the evidence too
+    ("Since release 3.5.8, SQLite has limits.", "Versions of SQLite since release 3.5.8 have limits.", "", ""),
+])
+def test_missing_fact_knows_what_the_question_already_says(claim, evidence, question, missing):
+    from qa.citations import missing_fact
+
+    assert missing_fact(claim, evidence, question) == missing
+
+
+def test_an_unfinished_sentence_and_its_code_block_and_a_faq_question_and_answer_are_one_piece():
+    from qa.citations import evidence_sentences
+    from qa.retrieval import Passage
+
+    text = ("With apt, you can set a package to hold using\n\n```\napt-mark hold package_name\n```\n\n"
+            "Q:  The default build is too big. How can I make it smaller?\n\nA:  Give --enable-small to "
+            "configure. Use also other options.\n\nName: smallint | Size: 2 bytes\nName: integer | Size: 4 bytes")
+    p = Passage(1, 1, "d.md", "Doc", 0, len(text), text, 0.0, 0.0, "sha")
+    pieces = [e.text for e in evidence_sentences([p])]
+    assert pieces[0] == "With apt, you can set a package to hold using\n\n```\napt-mark hold package_name\n```"
+    assert pieces[1].startswith("Q:  The default build") and pieces[1].endswith("Give --enable-small to configure.")
+    assert "Name: smallint | Size: 2 bytes" in pieces and "Name: integer | Size: 4 bytes" in pieces  # rows stay rows
+
+
 def test_who_accepts_a_group_as_the_answer():
     assert holds_type("The six nations signed a treaty.", "Who signed the treaty?", "name")
     assert holds_type("A joint commission reviews the quotas.", "Who reviews the quotas?", "name")
