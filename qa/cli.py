@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import Settings
+from .config import MODES, RUNTIMES, Settings
 from .errors import QAError
 
 
@@ -159,16 +159,16 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("question")
     a.add_argument("--json", action="store_true", help="print one JSON object with the fields of Answer")
     a.add_argument("--k", type=int, help="passages to retrieve (default 5)")
-    a.add_argument("--mode", choices=["generated", "extractive"])
+    a.add_argument("--mode", choices=MODES)
     a.add_argument("--model", help="model preset (qwen2.5-coder-1.5b, smollm2-135m) or local .gguf / model folder")
-    a.add_argument("--runtime", choices=["auto", "ctranslate2", "transformers"], help="generation runtime")
+    a.add_argument("--runtime", choices=RUNTIMES, help="generation runtime")
     a.add_argument("--index-dir")
     a.add_argument("--store", help=STORE_HELP)
     a.set_defaults(func=cmd_ask)
 
     m = sub.add_parser("model", help="convert the generator model once (done on first use otherwise)")
     m.add_argument("--model", help="preset or local .gguf / model folder (default: QA_MODEL or the default preset)")
-    m.add_argument("--runtime", choices=["auto", "ctranslate2", "transformers"])
+    m.add_argument("--runtime", choices=RUNTIMES)
     m.add_argument("--all", action="store_true", help="every installed preset")
     m.set_defaults(func=cmd_model)
 
@@ -178,13 +178,13 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--auth", help="user:password required to open the chat")
     v.add_argument("--api-key", default=os.environ.get("QA_API_KEY"),
                    help="require 'Authorization: Bearer KEY' on every /v1 call (default: QA_API_KEY)")
-    v.add_argument("--mode", choices=["generated", "extractive"], help="default answer mode")
+    v.add_argument("--mode", choices=MODES, help="default answer mode")
     v.add_argument("--index-dir")
     v.add_argument("--store", help=STORE_HELP)
     v.set_defaults(func=cmd_serve)
 
     mc = sub.add_parser("mcp", help="run an MCP server over stdio (tools: ask, search; documents as resources)")
-    mc.add_argument("--mode", choices=["generated", "extractive"], help="default answer mode of the ask tool")
+    mc.add_argument("--mode", choices=MODES, help="default answer mode of the ask tool")
     mc.add_argument("--index-dir")
     mc.add_argument("--store", help=STORE_HELP)
     mc.set_defaults(func=cmd_mcp)
@@ -192,9 +192,9 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="measure retrieval, answers, refusals, citations and latency")
     e.add_argument("questions", help='JSONL lines of {"q", "gold": [str], "answerable": bool}')
     e.add_argument("--corpus", nargs="+", help="index these folders into a temporary index first")
-    e.add_argument("--mode", choices=["generated", "extractive"])
+    e.add_argument("--mode", choices=MODES)
     e.add_argument("--model")
-    e.add_argument("--runtime", choices=["auto", "ctranslate2", "transformers"])
+    e.add_argument("--runtime", choices=RUNTIMES)
     e.add_argument("--k", type=int)
     e.add_argument("--limit", type=int, help="only the first N questions")
     e.add_argument("--no-history", action="store_true", help="ignore the questions' chat history (baseline)")

@@ -22,6 +22,13 @@ def _default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+# The allowed values, defined once: the CLI's choices, the API's schemas and the checks below read them.
+MODES = ("generated", "extractive")
+RUNTIMES = ("auto", "ctranslate2", "transformers")
+READINGS = ("sentences", "windows", "passages")
+K_RANGE = (1, 50)
+
+
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = ROOT / "index"
@@ -122,18 +129,20 @@ class Settings:
         for key in ("index_dir", "corpus_dir", "upload_dir", "cache_dir"):
             if key in values and not isinstance(values[key], Path):
                 values[key] = Path(str(values[key]))
-        s = cls(**values)  # type: ignore[arg-type]
-        if s.mode not in ("generated", "extractive"):
-            raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
-        if s.runtime not in ("auto", "ctranslate2", "transformers"):
-            raise InputError(f"runtime must be auto, ctranslate2 or transformers, not {s.runtime!r}")
+        return cls(**values)  # type: ignore[arg-type]  (checked in __post_init__)
+
+    def __post_init__(self) -> None:
+        """Every Settings is valid: built directly, from the environment, or by `replace` (one line per problem)."""
+        if self.mode not in MODES:
+            raise InputError(f"mode must be 'generated' or 'extractive', not {self.mode!r}")
+        if self.runtime not in RUNTIMES:
+            raise InputError(f"runtime must be auto, ctranslate2 or transformers, not {self.runtime!r}")
+        if self.reading not in READINGS:
+            raise InputError(f"reading must be sentences, windows or passages, not {self.reading!r}")
+        if not K_RANGE[0] <= self.k <= K_RANGE[1]:
+            raise InputError(f"k must be between {K_RANGE[0]} and {K_RANGE[1]}, not {self.k}")
         from .embedding import choose_precision
         from .store import kind
 
-        choose_precision(s.embed_precision)  # a clear error for a precision that is not auto, float32 or bfloat16
-        kind(s.store)  # a clear error for a store setting that is neither local, a .db file nor a URL
-        if s.reading not in ("windows", "sentences", "passages"):
-            raise InputError(f"reading must be windows, sentences or passages, not {s.reading!r}")
-        if s.k < 1 or s.k > 50:
-            raise InputError(f"k must be between 1 and 50, not {s.k}")
-        return s
+        choose_precision(self.embed_precision)  # a clear error for a precision that is not auto, float32 or bfloat16
+        kind(self.store)  # a clear error for a store setting that is neither local, a .db file nor a URL

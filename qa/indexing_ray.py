@@ -36,8 +36,8 @@ def _init(address: str | None, settings: Settings) -> int:
         if address in (None, "", "local"):
             try:
                 ray.init(num_cpus=settings.threads, **kwargs)
-            except Exception as e:  # Ray gives a local raylet 30 s to register; a busy machine can miss that once
-                if "timed out during startup" not in str(e):
+            except Exception as e:  # Ray gives its local processes 30 s to start; a busy machine can miss that once
+                if "timed out" not in str(e).lower():  # "… timed out during startup", "Timed out waiting for file …"
                     raise
                 log.warning("Ray's local runtime did not start in time (%s); trying once more", e)
                 ray.shutdown()

@@ -290,8 +290,6 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     The pieces joined are exactly `Answer.text`: nothing shown is ever taken back."""
     s = (settings or Settings.from_env()).replace(index_dir=Path(index_dir) if index_dir else None, k=k, mode=mode,
                                                   store=store)
-    if s.mode not in ("generated", "extractive"):
-        raise InputError(f"mode must be 'generated' or 'extractive', not {s.mode!r}")
     question = check_text(question)
     with open_live(s) as store:  # a local version is closed once a newer one is live and its readers are done
         yield from _answer(question, history, store, _embedder_for(store, s, embedder), s, generator, doc)

@@ -51,12 +51,10 @@ def list_documents(settings: Settings) -> list[dict]:
 def search(query: str, *, settings: Settings, k: int | None = None) -> list[Passage]:
     """The passages hybrid retrieval finds for `query`, best first (no answer, no model)."""
     query = check_text(query, "query")
-    k = k or settings.k
-    if not 1 <= k <= 50:
-        raise InputError(f"k must be between 1 and 50, not {k}")
+    settings = settings.replace(k=k)  # checked there
     emb = settings_embedder(settings)
     with open_live(settings) as store:
-        return retrieve(query, store, emb, k=k)
+        return retrieve(query, store, emb, k=settings.k)
 
 
 @dataclass(frozen=True)

@@ -50,3 +50,15 @@ def test_the_halves_are_split_by_document_and_large_enough():
 def test_squad_halves_share_no_article():
     split = json.loads((ROOT / "bench" / "squad-split.json").read_text())
     assert split["tune"] and split["test"] and not set(split["tune"]) & set(split["test"])
+
+
+def test_every_setting_is_in_the_readme_table():
+    """The README's configuration table names every field of Settings as QA_<FIELD> (fails when they drift)."""
+    import dataclasses
+
+    from qa.config import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration"):readme.index("## Models and their trade-offs")]
+    missing = [f.name for f in dataclasses.fields(Settings) if f"QA_{f.name.upper()}" not in table]
+    assert not missing, f"settings missing from the README's table: {missing}"

@@ -609,3 +609,16 @@ def test_the_phrase_keeps_what_completes_it(sentence, reply, phrase):
     parts = narrow("Which one?", [(sentence, None, 0.5)], FakeGenerator("", phrase=reply), Settings(answer_phrase=True),
                    {})
     assert parts[0][0] == phrase
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"mode": "chatty"}, "mode must be"), ({"k": 0}, "k must be between 1 and 50"),
+    ({"runtime": "gpu"}, "runtime must be"), ({"reading": "pages"}, "reading must be"),
+    ({"store": "bolt://x"}, "store 'bolt://x'"), ({"embed_precision": "int4"}, "int4")])
+def test_settings_are_checked_however_they_are_made(change, message):
+    from qa.config import Settings
+
+    for make in (lambda: Settings(**change), lambda: Settings().replace(**change),
+                 lambda: Settings.from_env(**change)):
+        with pytest.raises(InputError, match=message):
+            make()
