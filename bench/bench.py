@@ -249,6 +249,81 @@ def bench_answers(out: dict) -> None:
         out[f"answer_{mode}_generated"] = (generated, len(lat))
 
 
+STAGES = ("retrieve", "judge", "first_token", "generate", "narrow", "total")
+
+
+def answer_figures(isa: str) -> dict:
+    """Run in a fresh process (CTranslate2 reads its kernel choice once): the generated seed answers with the
+    CPU's best kernels ("best") or those of `isa` (AVX2: what most laptops have), time per stage, prompt
+    sizes, and one bare model call in the same process (the default model reading the seed "years" prompt
+    and writing 10 tokens, the yardstick the speed targets are ratios of)."""
+    if isa != "best":
+        os.environ["CT2_FORCE_CPU_ISA"] = isa
+    import json
+
+    from qa.answerability import choose
+    from qa.generation import settings_generator
+    from qa.pipeline import ask, retrieve_stage
+    from qa.prompting import build_messages
+    from qa.store import live
+
+    s = Settings.from_env(mode="generated")
+    emb = settings_embedder(s)
+    with live.using(s.index_dir) as store:
+        r = retrieve_stage(YEARS_Q, None, store, emb, s)
+    c = choose(YEARS_Q, r.query, r.evidence, r.scores, s)
+    msgs = build_messages(YEARS_Q, [r.evidence[i].text for i in c.focus])
+    gen = settings_generator(s)
+    bare = []
+    for _ in range(4):  # the first run also computes the cached prefix
+        t0 = time.perf_counter()
+        for _piece in gen.stream(msgs, max_new_tokens=10):
+            pass
+        bare.append(time.perf_counter() - t0)
+    prompt_tokens = len(gen.tokenizer.apply_chat_template(msgs, add_generation_prompt=True))
+    questions = [json.loads(x)["q"] for x in (ROOT / "bench" / "questions-seed.jsonl").read_text().splitlines() if x]
+    ask(questions[0], settings=s)
+    rows = []
+    for q in questions[:31]:  # the answerable ones
+        t0 = time.perf_counter()
+        a = ask(q, settings=s)
+        rows.append({**a.timings, "wall": time.perf_counter() - t0, "mode": a.mode})
+    med = {k: statistics.median([row.get(k, 0.0) for row in rows]) for k in (*STAGES, "prompt_chars")}
+    first = [row.get("first_sentence", row["wall"]) for row in rows]
+    return {"isa": os.environ.get("CT2_FORCE_CPU_ISA") or getattr(gen, "isa", None) or "default",
+            "bare_call_s": statistics.median(bare[1:]), "bare_prompt_tokens": prompt_tokens,
+            "answer_p50_s": statistics.median(r["wall"] for r in rows),
+            "answer_p95_s": pct([r["wall"] for r in rows], .95),
+            "first_sentence_p50_s": statistics.median(first), "stages_p50_s": med,
+            "judged": sum("judge" in row for row in rows), "generated": sum(r["mode"] == "generated" for r in rows),
+            "answers": len(rows)}
+
+
+def bench_answers_by_isa(out: dict) -> None:
+    from qa.cpu import cpu_flags
+
+    flags = cpu_flags()
+    out["cpu_flags"] = " ".join(sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "sse4"))))
+    out["answers_by_isa"] = {isa: _child("--answers", isa) for isa in ("best", "AVX2")}
+
+
+def isa_report(out: dict) -> str:
+    lines = [f"CPU instruction sets: {out['cpu_flags']}", "",
+             "| kernels | bare call (reads the years prompt, writes 10 tokens) | answer p50 | answer p95 | first "
+             "verified sentence p50 | p50 / bare | first / bare | stages p50 (retrieve / judge / first token / "
+             "generate) | prompt chars p50 | judged | by the model |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for isa, a in out["answers_by_isa"].items():
+        st = a["stages_p50_s"]
+        lines.append(
+            f"| {isa} ({a['isa']}) | {a['bare_call_s']:.2f} s ({a['bare_prompt_tokens']} tokens) | "
+            f"{a['answer_p50_s']:.2f} s | {a['answer_p95_s']:.2f} s | {a['first_sentence_p50_s']:.2f} s | "
+            f"{a['answer_p50_s'] / a['bare_call_s']:.2f}x | {a['first_sentence_p50_s'] / a['bare_call_s']:.2f}x | "
+            f"{st['retrieve']:.2f} / {st['judge']:.2f} / {st['first_token']:.2f} / {st['generate']:.2f} s | "
+            f"{st['prompt_chars']:.0f} | {a['judged']}/{a['answers']} | {a['generated']}/{a['answers']} |")
+    return "\n".join(lines)
+
+
 def _index_rows(out: dict) -> list[tuple[str, str]]:
     a10, a200 = out["ann_10k"], out["ann_200k"]
     return [
@@ -304,14 +379,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--generator", nargs=2, metavar=("PRESET", "RUNTIME"), help=argparse.SUPPRESS)
     ap.add_argument("--convert", metavar="PRESET", help=argparse.SUPPRESS)
+    ap.add_argument("--answers", metavar="ISA", help=argparse.SUPPRESS)
+    ap.add_argument("--only-answers", action="store_true",
+                    help="only the seed answers with the CPU's best kernels and with AVX2 (per stage)")
     ap.add_argument("--only-models", action="store_true", help="only the generator figures")
     ap.add_argument("--no-index", action="store_true",
                     help="skip the indexing, memory and vector-search figures (generator and answer figures only)")
     args = ap.parse_args()
+    if args.answers:
+        print(json.dumps(answer_figures(args.answers)))
+        return
     if args.generator or args.convert:  # a child process measuring one thing
         print(json.dumps(generator_figures(*args.generator) if args.generator else conversion_figures(args.convert)))
         return
     out: dict = {}
+    if args.only_answers:
+        bench_answers_by_isa(out)
+        text = f"## {time.strftime('%Y-%m-%d %H:%M')} — `bench/bench.py --only-answers` (2 threads)\n\n" + \
+            isa_report(out) + "\n"
+        print(text)
+        with open(RESULTS, "a") as f:
+            f.write("\n" + text)
+        return
     if args.only_models:
         bench_model(out)
         for (p, rt), g in out["generators"].items():
@@ -325,8 +414,9 @@ def main() -> None:
             bench_ann(out)
         bench_model(out)
         bench_answers(out)
+        bench_answers_by_isa(out)
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    text = report(out)
+    text = report(out) + "\n\n" + isa_report(out) + "\n"
     print(text)
     with open(RESULTS, "a") as f:
         f.write("\n" + text)
