@@ -68,6 +68,8 @@ eval: index
 	$(QA) eval bench/followups.jsonl --corpus bench/followups-corpus
 	$(QA) eval bench/questions-synthesis.jsonl --corpus corpus bench/followups-corpus
 	$(QA) eval bench/mutations.jsonl --corpus corpus bench/followups-corpus ../shared/eval/squad2-dev/corpus
+	$(QA) eval bench/mutations-real.jsonl --corpus bench/real/tune
+	$(QA) eval bench/questions-overview.jsonl --corpus corpus bench/real/tune bench/real/test
 
 model-qwen: model
 
