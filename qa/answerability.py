@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .citations import Evidence
+from .citations import Evidence, headings_above
 from .config import Settings
 from .text import content_words, stems
 
@@ -192,8 +192,7 @@ def _with_headings(ev: Evidence) -> str:
     sentence under "Main Areas of Cooperation" is about the main areas of cooperation even when it does
     not say so, and "Yes. SQLite is in the public domain." answers the question above it."""
     before = ev.passage.text[: max(0, ev.start - ev.passage.start)]
-    lines = [line.strip() for line in before.splitlines() if line.strip()]
-    headings = [line.strip("# ") for line in lines if line.startswith("#")]
+    headings = headings_above(ev)
     tail = before[-250:]
     asked = [tail[: tail.rfind("?") + 1]] if "?" in tail else []
     return " ".join([*headings, *asked, ev.text])

@@ -79,6 +79,12 @@ def is_heading(text: str, passage: Passage | None = None) -> bool:
     return len(words) <= 12 and lower <= len(words) // 4
 
 
+def headings_above(ev: Evidence) -> list[str]:
+    """The Markdown headings above an evidence piece in its passage, nearest last ("" for none)."""
+    before = ev.passage.text[: max(0, ev.start - ev.passage.start)]
+    return [line.strip().strip("# ") for line in before.splitlines() if line.strip().startswith("#")]
+
+
 def evidence_sentences(passages: list[Passage]) -> list[Evidence]:
     """Sentences of the passages with document offsets; duplicates from overlapping chunks once.
 
@@ -315,7 +321,7 @@ def missing_fact(claim: str, evidence: str, question: str = "", context: str = "
             return w
     # a name the question holds, or one it shortens ("PostgreSQL" for "postgres"), is not the claim's own
     names = [w for w in _names(claim) + _opening_name(claim)
-             if w not in asked and not any(len(a) >= 5 and w.startswith(a) for a in asked)]
+             if w not in asked and not _extends(w, asked)]
     around = f"{context} {evidence}".lower()
     for w in names:
         if w not in ev_words and stem(w) not in ev_words and not re.search(rf"\b{re.escape(w)}", around):
@@ -352,6 +358,11 @@ GENERIC = {stem(w) for w in "need needs use uses using used make makes made get 
 FREE_ECHOES = 1
 
 
+def _extends(word: str, asked: set[str]) -> bool:
+    """`word` lengthens a question word of five letters or more ("postgresql" for "postgres")."""
+    return any(len(a) >= 5 and word.startswith(a) for a in asked)
+
+
 def _unseen(words: set[str], seen: set[str]) -> set[str]:
     """`words` not in `seen`, allowing a shared 5-letter stem ("partnering" ~ "partnership")."""
     def prefix(w: str) -> str:
@@ -372,7 +383,7 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
     """
     asked = stems(question)
     # words the question holds, or extends ("postgresql" for "postgres"), are not what the claim adds
-    novel = {w for w in stems(sentence) - asked - GENERIC if not any(len(a) >= 5 and w.startswith(a) for a in asked)}
+    novel = {w for w in stems(sentence) - asked - GENERIC if not _extends(w, asked)}
     if not novel or not evidence:
         return None
     scores = support_scores(sentence, vec, evidence, ev_vecs, question)

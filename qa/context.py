@@ -8,8 +8,8 @@ rows that carry their column names) under the heading of its section; windows th
 they are added best first until `context_chars` is spent (`context_chars_many` for list questions).
 
 `reading` picks what a window is, for the side-by-side measurement in bench/RESULTS.md:
-    sentences  the chosen sentences alone (the earlier reader)
-    windows    the chosen sentences with their neighbours and headings (default)
+    sentences  the chosen sentences alone (default: windows measured worse on the real tuning half)
+    windows    the chosen sentences with their neighbours and headings
     passages   the whole retrieved passages the chosen sentences lie in
 
 Every piece a window holds is an evidence sentence, so verification still ties each draft sentence to one
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .answerability import Choice
-from .citations import Evidence
+from .citations import Evidence, headings_above
 from .config import Settings
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def _doc(e: Evidence) -> str:
     return e.passage.doc_sha256 or e.passage.doc_path
 
 
-def _neighbours(r: Retrieved, s: Settings) -> dict[int, list[int]]:
+def _neighbours(r: Retrieved) -> dict[int, list[int]]:
     """For each evidence piece, its document's pieces in order (the list it sits in)."""
     by_doc: dict[str, list[int]] = {}
     for i, e in enumerate(r.evidence):
@@ -84,8 +84,7 @@ def _window(f: int, r: Retrieved, order: dict[int, list[int]], s: Settings) -> l
 
 def _heading(e: Evidence) -> str:
     """The section heading above a piece in its passage ("" when the passage holds none), with the title."""
-    before = e.passage.text[: max(0, e.start - e.passage.start)]
-    heads = [line.strip("# ").strip() for line in before.splitlines() if line.startswith("#")]
+    heads = headings_above(e)
     path = [x for x in (e.passage.title.strip(), heads[-1] if heads else "") if x]
     return " › ".join(dict.fromkeys(path))
 
@@ -98,7 +97,7 @@ def _text(members: list[int], r: Retrieved) -> str:
 
 def read(r: Retrieved, choice: Choice, s: Settings) -> Reading:
     """The windows the model reads for `choice`, best first (in document order for list questions)."""
-    order = _neighbours(r, s)
+    order = _neighbours(r)
     budget = s.context_chars_many if choice.several else s.context_chars
     windows: list[list[int]] = []
     focus_of: list[int] = []

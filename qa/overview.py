@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .citations import Evidence, evidence_sentences
+from .citations import Evidence, evidence_sentences, headings_above
 from .documents import doc_id
 from .embedding import Embedder
 from .retrieval import Passage
@@ -174,8 +174,7 @@ def outline(sc: Scope, *, n: int = 0) -> list[Evidence]:
 
 def label(e: Evidence) -> str:
     """The section heading above a lead sentence, or its document's title."""
-    before = e.passage.text[: max(0, e.start - e.passage.start)]
-    heads = [m.group(2) for m in _HEADING.finditer(before)]
+    heads = headings_above(e)
     return heads[-1] if heads else e.passage.title
 
 

@@ -126,7 +126,7 @@ def usable_generator(generator: Generator | None, s: Settings) -> Generator | No
         return None
 
 
-def judge(question: str, r: Retrieved, choice: Choice, gen: Generator | None, s: Settings,
+def judge(question: str, reading: Reading, choice: Choice, gen: Generator | None, s: Settings,
           timings: dict[str, float]) -> str:
     """A refusal reason when the model judges that the evidence does not state the answer, else "".
 
@@ -139,7 +139,7 @@ def judge(question: str, r: Retrieved, choice: Choice, gen: Generator | None, s:
         return ""
     t = time.perf_counter()
     try:
-        p = gen.p_yes(build_judge_messages(question, read(r, choice, s).texts))
+        p = gen.p_yes(build_judge_messages(question, reading.texts))
     except QAError as e:  # a broken model leaves the decision to the rules
         log.warning("the model could not judge, the rules decide: %s", e)
         return ""
@@ -351,10 +351,11 @@ def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: E
         used, reason = "extractive", ""
     else:
         gen = usable_generator(generator, s)
-        if reason := judge(question, r, choice, gen, s, timings):
+        reading = read(r, choice, s)  # what the judge and the draft both read
+        if reason := judge(question, reading, choice, gen, s, timings):
             used = "refused"
         else:
-            yield from generate_verified(question, r, choice, emb, s, draft, gen, page_of, timings, t0)
+            yield from generate_verified(question, r, choice, emb, s, draft, gen, page_of, timings, t0, reading)
             used, reason = conclude(draft, choice, s)
     timings["total"] = time.perf_counter() - t0
     if used == "refused":
