@@ -22,9 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .citations import Evidence, evidence_sentences, headings_above
-from .documents import doc_id
 from .embedding import Embedder
-from .retrieval import Passage
+from .retrieval import Passage, named_documents
 from .store import Reader
 from .text import content_words, stems
 
@@ -98,9 +97,7 @@ def _words(text: str) -> set[str]:
 def scope(question: str, store: Reader, doc: str = "") -> list[Scope]:
     """The document(s) the overview is about: `doc` (a path, file name or id prefix), the one whose title or
     file name shares the most of the question's subject words, the only one, else every document."""
-    docs = store.documents()
-    if doc:
-        docs = [d for d in docs if doc in (d["path"], d["path"].rsplit("/", 1)[-1], doc_id(d["path"]))] or docs
+    docs = named_documents(store, doc) if doc else store.documents()
     subject = _words(question)
     named = []
     if subject and len(docs) > 1:

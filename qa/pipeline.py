@@ -101,10 +101,10 @@ def check_text(text: str | None, what: str = "question") -> str:
 
 
 def retrieve_stage(question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder,
-                   s: Settings) -> Retrieved:
+                   s: Settings, doc: str = "") -> Retrieved:
     query = resolve_followup(question, history)
     q_vec = emb.embed([query])[0]
-    passages = retrieve(query, store, emb, k=s.k, query_vec=q_vec)
+    passages = retrieve(query, store, emb, k=s.k, query_vec=q_vec, doc=doc)
     evidence = evidence_sentences(passages)
     if not evidence:
         return Retrieved(query, passages, [], np.zeros((0, 1), np.float32), np.zeros(0))
@@ -331,7 +331,7 @@ def _overview(question: str, store: Reader, emb: Embedder, s: Settings, generato
 
 def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder, s: Settings,
             generator: Generator | None, doc: str = "") -> Iterator[str | Answer]:
-    if s.overview_min and not history and \
+    if s.overview_min and \
             overview.is_overview(question, emb.embed([question])[0], emb, s.overview_min) and \
             (doc or overview.names_its_subject(question, store)):
         yield from _overview(question, store, emb, s, generator, doc)
@@ -340,7 +340,7 @@ def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: E
     timings: dict[str, float] = {}
     asked, question = question, spelling.correct(question, store, spelling.known_words(emb)) \
         if s.spelling else question
-    r = retrieve_stage(question, history, store, emb, s)
+    r = retrieve_stage(question, history, store, emb, s, doc)
     timings["retrieve"] = time.perf_counter() - t0
     choice = choose(question, r.query, r.evidence, r.scores, s)
     page_of = _page_of(store)
@@ -402,7 +402,8 @@ def ask(question: str, *, index_dir: str | Path | None = None, k: int | None = N
     `k` passages are retrieved (default 5, or QA_K); `mode` is "generated" (default) or "extractive";
     `history` is the earlier (question, answer) turns of a chat, used to resolve follow-ups;
     `store` overrides where the index lives ("" local, "x.db" Milvus Lite, "http://…" Milvus);
-    `doc` (a path, file name or id) names the document an overview question ("what is this about?") is about.
+    `doc` (a path, file name or id) limits the answer to that document, and names the one an overview question
+    ("what is this about?") is about.
     """
     stream = ask_stream(question, index_dir=index_dir, k=k, mode=mode, history=history, settings=settings,
                         embedder=embedder, generator=generator, store=store, doc=doc)

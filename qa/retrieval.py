@@ -11,8 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .documents import doc_id
 from .embedding import Embedder
+from .errors import InputError
 from .store import Reader
+
+DOC_DEPTH = 400  # candidates ranked before keeping one document's: deep enough that it keeps k of its own
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,31 @@ class Passage:
     doc_sha256: str = ""
 
 
+def names(doc: str, path: str) -> bool:
+    """`doc` names the document at `path`: its path, file name or id."""
+    return doc in (path, path.rsplit("/", 1)[-1], doc_id(path))
+
+
+def named_documents(store: Reader, doc: str) -> list[dict]:
+    """The indexed documents `doc` names (a path, file name or id); a clear error when it names none."""
+    docs = [d for d in store.documents() if names(doc, d["path"])]
+    if not docs:
+        raise InputError(f"no indexed document is named {doc[:200]!r} (give its path, file name or id)")
+    return docs
+
+
 def retrieve(question: str, store: Reader, embedder: Embedder, *, k: int = 5,
-             query_vec: np.ndarray | None = None) -> list[Passage]:
+             query_vec: np.ndarray | None = None, doc: str = "") -> list[Passage]:
+    """The `k` best passages for `question` (of the document `doc` names, when given)."""
     qv = embedder.embed([question])[0] if query_vec is None else query_vec
-    ranked = store.hybrid(qv, question, max(k * 4, 20))
+    if doc:
+        paths = {d["path"] for d in named_documents(store, doc)}
+        ranked = store.hybrid(qv, question, DOC_DEPTH)
+        rows = {i: row for i, row in store.chunks([i for i, _ in ranked]).items() if row.path in paths}
+    else:
+        ranked = store.hybrid(qv, question, max(k * 4, 20))
+        rows = store.chunks([i for i, _ in ranked[: k * 2]])  # only chunks of completely indexed documents
     fused = dict(ranked)
-    rows = store.chunks([i for i, _ in ranked[: k * 2]])  # only chunks of completely indexed documents
     top = [i for i, _ in ranked if i in rows][:k]
     cos = {i: float(v @ qv) for i, v in store.vectors(top).items()}  # the calibrated dense score
     return [Passage(n, i, rows[i].path, rows[i].title, rows[i].start, rows[i].end, rows[i].text, fused[i], cos[i],

@@ -110,9 +110,20 @@ def test_upload_reindex_and_ask(page, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "documents.png"), full_page=True)
     page.get_by_role("tab", name="Chat").click()
     _ask(page, "How long is the Fedchenko Glacier?", extractive=True)
-    page.wait_for_selector("#sources details.citation", timeout=60_000)
+    page.wait_for_selector("#sources details.citation", timeout=120_000)
     expect(page.locator("#chat")).to_contain_text("77 kilometres", timeout=30_000)
     expect(page.locator("#chat")).to_contain_text("glaciers.md")  # the quote under the answer names its file
+    page.locator("#about input").click()  # ask about this document only: a summary cites nothing else
+    page.get_by_role("option", name="glaciers.md").click()
+    bots = page.locator("#chat .message.bot, #chat [data-testid='bot']")
+    before = bots.count()
+    _ask(page, "Summarize the document.")
+    expect(bots).to_have_count(before + 1, timeout=30_000)
+    expect(bots.nth(before)).to_contain_text("[1]", timeout=120_000)  # the summary has come, with citations
+    expect(bots.nth(before)).to_contain_text("Fedchenko")
+    names = page.locator("#sources details.citation .meta").all_text_contents()  # collapsed: not inner_text
+    assert names and all(n.startswith("glaciers.md") for n in names), names
+    page.screenshot(path=str(ARTIFACTS / "ask-about-one-document.png"), full_page=True)
     page.get_by_role("tab", name="Documents").click()  # and remove it again
     page.locator("#remove-doc input").click()
     page.get_by_role("option", name="glaciers.md").click()

@@ -63,3 +63,28 @@ def test_the_article_is_summarised_by_the_model_with_citations(real_settings):
     text = (real_settings.corpus_dir / "china-central-asia-cooperation.md").read_text()
     assert all(text[c.start:c.end] == c.quote for c in a.citations)
     assert coverage([c.start for c in a.citations], text) >= 0.5
+
+
+def test_a_named_document_limits_every_answer_to_its_passages(built, fake_embedder):
+    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, mode="extractive", doc="summit.md")
+    assert not a.abstained and "17 June 2025" in a.text
+    assert {p.doc_path.rsplit("/", 1)[-1] for p in a.passages} == {"summit.md"}
+    other = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, mode="extractive",
+                doc="rivers.md")  # the answer is in another document: only rivers.md is read
+    assert {p.doc_path.rsplit("/", 1)[-1] for p in other.passages} == {"rivers.md"}
+    assert "17 June" not in other.text
+
+
+def test_a_document_that_is_not_indexed_is_a_clear_error(built, fake_embedder):
+    from qa.errors import InputError
+
+    with pytest.raises(InputError, match="no indexed document is named 'atlas.pdf'"):
+        ask("When was the treaty signed?", settings=built, embedder=fake_embedder, mode="extractive", doc="atlas.pdf")
+
+
+def test_an_overview_asked_later_in_a_chat_is_still_an_overview(built, fake_embedder):
+    history = [("When was the treaty signed?", "The treaty was signed on 17 June 2025 [1].")]
+    a = ask("Summarize the document.", settings=built, embedder=fake_embedder, mode="extractive", history=history,
+            doc="rivers.md")
+    assert not a.abstained and {c.doc_path.rsplit("/", 1)[-1] for c in a.citations} == {"rivers.md"}
+    assert "Amu Darya" in a.text

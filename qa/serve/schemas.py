@@ -27,9 +27,10 @@ class AskRequest(BaseModel):
         None, description="generated: the local model writes, every sentence verified; extractive: quotes only")
     history: list[Turn] = Field(default_factory=list, max_length=20,
                                 description="earlier turns of the chat, oldest first (resolves follow-ups)")
-    doc: str = Field("", max_length=1000, description="the document an overview question (\"what is this about?\", "
-                     "\"summarize it\") is about: its id, path or file name; empty: the one the question names, "
-                     "else every document")
+    doc: str = Field("", max_length=1000,
+                     description="the document to answer from (its id, path or file name), also the one an overview "
+                     "question (\"what is this about?\", \"summarize it\") is about; empty: every document, and for "
+                     "an overview the one the question names")
 
 
 class SearchRequest(BaseModel):

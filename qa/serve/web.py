@@ -25,6 +25,7 @@ from ..errors import QAError  # noqa: E402
 from ..generation import installed_presets  # noqa: E402
 from ..pipeline import Answer, ask, ask_stream  # noqa: E402
 
+ALL_DOCUMENTS = "All documents"
 EXAMPLES = ["Which years were designated as the Years of High-Quality Development?",
             "What treaty did the six nations sign?"]
 CSS = """
@@ -146,7 +147,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                 question = None
         return pairs
 
-    def respond(question: str, messages: list[dict], mode: str, k: int, model: str):
+    def respond(question: str, messages: list[dict], mode: str, k: int, model: str, doc: str | None = None):
         question = (question or "").strip()
         if not question:
             raise gr.Error("Type a question first.")
@@ -159,7 +160,7 @@ def build_app(settings: Settings) -> gr.Blocks:
         messages[-1] = {"role": "assistant", "content": "_Thinking… (each sentence appears once it is verified)_"}
         yield "", messages, gr.update()
         try:
-            for item in ask_stream(question, settings=s, history=history):
+            for item in ask_stream(question, settings=s, history=history, doc=doc or ""):
                 if isinstance(item, Answer):
                     messages[-1] = {"role": "assistant", "content": chat_markdown(item)}
                     yield "", messages, sources_html(item)
@@ -177,10 +178,13 @@ def build_app(settings: Settings) -> gr.Blocks:
         except QAError as e:
             raise gr.Error(str(e)) from e
 
-    def refresh():
-        return index_line(settings), documents_table(settings), gr.update(choices=_doc_choices(), value=None)
+    def refresh(picked: str | None = None):
+        choices = _doc_choices()
+        kept = picked if picked in {path for _, path in choices} else ""
+        return (index_line(settings), documents_table(settings), gr.update(choices=choices, value=None),
+                gr.update(choices=[(ALL_DOCUMENTS, ""), *choices], value=kept))
 
-    def upload(files: list[str] | None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to get a progress bar)
+    def upload(files: list[str] | None, picked: str | None = None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to get a progress bar)
         if not files:
             raise gr.Error("Choose one or more files first.")
         progress(0, desc="Indexing…")
@@ -190,19 +194,19 @@ def build_app(settings: Settings) -> gr.Blocks:
                 progress=lambda d, t, c, r: progress(d / max(t, 1), desc=f"{c} chunks, {r:.0f}/s"))
         except QAError as e:
             raise gr.Error(str(e)) from e
-        return (result.message(), *refresh())
+        return (result.message(), *refresh(picked))
 
     def _doc_choices() -> list[tuple[str, str]]:
         return [(row[0], row[5]) for row in documents_table(settings)]
 
-    def remove(path: str | None):
+    def remove(path: str | None, picked: str | None = None):
         if not path:
             raise gr.Error("Choose a document to remove.")
         try:
             service.remove_document(path, settings=settings)
         except QAError as e:
             raise gr.Error(str(e)) from e
-        return (f"Removed {_name(path)}.", *refresh())
+        return (f"Removed {_name(path)}.", *refresh(picked))
 
     with gr.Blocks(title="Ask your documents", analytics_enabled=False) as app:
         gr.Markdown("## Ask your documents\nAnswers come only from your documents; every sentence cites the "
@@ -217,6 +221,8 @@ def build_app(settings: Settings) -> gr.Blocks:
                                          elem_id="question", max_length=2000)
                         send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
                     gr.Examples(EXAMPLES, inputs=box)
+                    about = gr.Dropdown([(ALL_DOCUMENTS, ""), *_doc_choices()], value="", label="Ask about",
+                                        elem_id="about", info="Limit answers and summaries to one document")
                     clear = gr.ClearButton([chat, box], value="Clear chat")
                 with gr.Column(scale=2, min_width=280):
                     sources = gr.HTML(sources_html(None), label="Sources", elem_id="sources")
@@ -244,17 +250,17 @@ def build_app(settings: Settings) -> gr.Blocks:
                                      info="Drops it from the index (files in corpus/ return on the next `qa index`)")
                 remove_btn = gr.Button("Remove", variant="stop", scale=1, elem_id="remove")
 
-        send_args = dict(fn=respond, inputs=[box, chat, mode, k, model], outputs=[box, chat, sources],
+        send_args = dict(fn=respond, inputs=[box, chat, mode, k, model, about], outputs=[box, chat, sources],
                          concurrency_limit=settings.concurrency, concurrency_id="ask", api_name=False)
         send.click(**send_args)
         box.submit(**send_args)
         clear.click(lambda: sources_html(None), outputs=sources, api_name=False)
-        index_btn.click(upload, inputs=files, outputs=[status, version, docs, victim], concurrency_limit=1,
-                        concurrency_id="index", api_name=False)
-        remove_btn.click(remove, inputs=victim, outputs=[status, version, docs, victim], concurrency_limit=1,
-                         concurrency_id="index", api_name=False)
+        index_btn.click(upload, inputs=[files, about], outputs=[status, version, docs, victim, about],
+                        concurrency_limit=1, concurrency_id="index", api_name=False)
+        remove_btn.click(remove, inputs=[victim, about], outputs=[status, version, docs, victim, about],
+                         concurrency_limit=1, concurrency_id="index", api_name=False)
         # every page load and the Refresh button read the live version from disk (no model is loaded)
-        app.load(refresh, outputs=[version, docs, victim], api_name=False, queue=False)
-        refresh_btn.click(refresh, outputs=[version, docs, victim], api_name=False, queue=False)
+        app.load(refresh, inputs=about, outputs=[version, docs, victim, about], api_name=False, queue=False)
+        refresh_btn.click(refresh, inputs=about, outputs=[version, docs, victim, about], api_name=False, queue=False)
         gr.api(api_ask, api_name="ask", concurrency_limit=settings.concurrency, concurrency_id="ask")
     return app
