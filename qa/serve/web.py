@@ -133,21 +133,27 @@ def index_line(settings: Settings) -> str:
             f"({st['index_type']}), built {built}")
 
 
-def build_app(settings: Settings) -> gr.Blocks:
-    presets = installed_presets() or [settings.model]
+def history_pairs(messages: list[dict]) -> list[tuple[str, str]]:
+    """The chat's messages as (question, answer) turns."""
+    pairs, question = [], None
+    for m in messages:
+        content = m["content"] if isinstance(m["content"], str) else str(m["content"])
+        if m["role"] == "user":
+            question = content
+        elif question is not None:
+            pairs.append((question, content))
+            question = None
+    return pairs
 
-    def history_pairs(messages: list[dict]) -> list[tuple[str, str]]:
-        pairs, question = [], None
-        for m in messages:
-            content = m["content"] if isinstance(m["content"], str) else str(m["content"])
-            if m["role"] == "user":
-                question = content
-            elif question is not None:
-                pairs.append((question, content))
-                question = None
-        return pairs
 
-    def respond(question: str, messages: list[dict], mode: str, k: int, model: str, doc: str | None = None):
+class ChatApp:
+    """The handlers of the page (each a bound method Gradio calls) and its layout."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.presets = installed_presets() or [settings.model]
+
+    def respond(self, question: str, messages: list[dict], mode: str, k: int, model: str, doc: str | None = None):
         question = (question or "").strip()
         if not question:
             raise gr.Error("Type a question first.")
@@ -155,7 +161,8 @@ def build_app(settings: Settings) -> gr.Blocks:
         messages = [*(messages or []), {"role": "user", "content": question},
                     {"role": "assistant", "content": "_Searching the documents…_"}]
         yield "", messages, gr.update()
-        s = settings.replace(mode="extractive" if mode.startswith("Extract") else "generated", k=int(k), model=model)
+        s = self.settings.replace(mode="extractive" if mode.startswith("Extract") else "generated", k=int(k),
+                                  model=model)
         verified = ""
         messages[-1] = {"role": "assistant", "content": "_Thinking… (each sentence appears once it is verified)_"}
         yield "", messages, gr.update()
@@ -171,96 +178,120 @@ def build_app(settings: Settings) -> gr.Blocks:
         except QAError as e:
             raise gr.Error(str(e)) from e
 
-    def api_ask(question: str, mode: str = "generated", k: int = 5) -> dict:
+    def api_ask(self, question: str, mode: str = "generated", k: int = 5) -> dict:
         """Ask a question; returns the Answer as a dict (text, abstained, citations, passages, timings)."""
         try:  # Settings checks the mode and k
-            return ask(question, settings=settings.replace(mode=mode, k=int(k))).to_dict()
+            return ask(question, settings=self.settings.replace(mode=mode, k=int(k))).to_dict()
         except QAError as e:
             raise gr.Error(str(e)) from e
 
-    def refresh(picked: str | None = None):
-        choices = _doc_choices()
+    def doc_choices(self) -> list[tuple[str, str]]:
+        return [(row[0], row[5]) for row in documents_table(self.settings)]
+
+    def refresh(self, picked: str | None = None):
+        """Index line, documents table, the remove list and the "Ask about" list (keeping its choice if it stays)."""
+        choices = self.doc_choices()
         kept = picked if picked in {path for _, path in choices} else ""
-        return (index_line(settings), documents_table(settings), gr.update(choices=choices, value=None),
+        return (index_line(self.settings), documents_table(self.settings), gr.update(choices=choices, value=None),
                 gr.update(choices=[(ALL_DOCUMENTS, ""), *choices], value=kept))
 
-    def upload(files: list[str] | None, picked: str | None = None, progress=gr.Progress()):  # noqa: B008 (Gradio's way to get a progress bar)
+    def upload(self, files: list[str] | None, picked: str | None = None,
+               progress=gr.Progress()):  # noqa: B008 (Gradio's way to get a progress bar)
         if not files:
             raise gr.Error("Choose one or more files first.")
         progress(0, desc="Indexing…")
         try:
             result = service.upload_documents(
-                [(Path(f).name, Path(f)) for f in files], settings=settings,
+                [(Path(f).name, Path(f)) for f in files], settings=self.settings,
                 progress=lambda d, t, c, r: progress(d / max(t, 1), desc=f"{c} chunks, {r:.0f}/s"))
         except QAError as e:
             raise gr.Error(str(e)) from e
-        return (result.message(), *refresh(picked))
+        return (result.message(), *self.refresh(picked))
 
-    def _doc_choices() -> list[tuple[str, str]]:
-        return [(row[0], row[5]) for row in documents_table(settings)]
-
-    def remove(path: str | None, picked: str | None = None):
+    def remove(self, path: str | None, picked: str | None = None):
         if not path:
             raise gr.Error("Choose a document to remove.")
         try:
-            service.remove_document(path, settings=settings)
+            service.remove_document(path, settings=self.settings)
         except QAError as e:
             raise gr.Error(str(e)) from e
-        return (f"Removed {_name(path)}.", *refresh(picked))
+        return (f"Removed {_name(path)}.", *self.refresh(picked))
 
-    with gr.Blocks(title="Ask your documents", analytics_enabled=False) as app:
-        gr.Markdown("## Ask your documents\nAnswers come only from your documents; every sentence cites the "
-                    "passage that supports it, or the answer says the documents don't cover it.")
-        with gr.Tab("Chat"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=3, min_width=320):
-                    chat = gr.Chatbot(label="Chat", height=460, elem_id="chat",
-                                      placeholder="Ask a question about the indexed documents.")
-                    with gr.Row():
-                        box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5,
-                                         elem_id="question", max_length=2000)
-                        send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                    gr.Examples(EXAMPLES, inputs=box)
-                    about = gr.Dropdown([(ALL_DOCUMENTS, ""), *_doc_choices()], value="", label="Ask about",
-                                        elem_id="about", info="Limit answers and summaries to one document")
-                    clear = gr.ClearButton([chat, box], value="Clear chat")
-                with gr.Column(scale=2, min_width=280):
-                    sources = gr.HTML(sources_html(None), label="Sources", elem_id="sources")
-                    with gr.Accordion("Settings", open=False):
-                        mode = gr.Radio(["Generated (local model)", "Extractive (quotes only, fastest)"],
-                                        value="Generated (local model)" if settings.mode == "generated"
-                                        else "Extractive (quotes only, fastest)", label="Answer mode",
-                                        elem_id="mode")
-                        k = gr.Slider(1, 10, value=settings.k, step=1, label="Passages to retrieve")
-                        model = gr.Dropdown(presets, value=settings.model if settings.model in presets
-                                            else presets[0], label="Model", interactive=len(presets) > 1)
-        with gr.Tab("Documents"):
-            with gr.Row():
-                version = gr.Markdown(elem_id="index-version")
-                refresh_btn = gr.Button("Refresh", size="sm", scale=0, min_width=90, elem_id="refresh")
-            docs = gr.Dataframe(documents_table(settings), headers=["name", "title", "bytes", "chunks",
-                                "indexed", "path"], interactive=False, elem_id="docs", wrap=True)
-            files = gr.File(label=f"Upload {', '.join(sorted(SUFFIXES))} (max {settings.max_file_mb:g} MB each)",
-                            file_count="multiple", file_types=sorted(SUFFIXES), elem_id="upload")
-            index_btn = gr.Button("Add to index", variant="primary", elem_id="reindex")
-            status = gr.Markdown(elem_id="index-status")
-            with gr.Row():
-                victim = gr.Dropdown(_doc_choices(), value=None, label="Remove a document", scale=3,
-                                     elem_id="remove-doc",
-                                     info="Drops it from the index (files in corpus/ return on the next `qa index`)")
-                remove_btn = gr.Button("Remove", variant="stop", scale=1, elem_id="remove")
+    def chat_tab(self) -> dict:
+        """The chat, the question box, the "Ask about" list, the sources panel and the answer settings."""
+        s, c = self.settings, {}
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=320):
+                c["chat"] = gr.Chatbot(label="Chat", height=460, elem_id="chat",
+                                       placeholder="Ask a question about the indexed documents.")
+                with gr.Row():
+                    c["box"] = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5,
+                                          elem_id="question", max_length=2000)
+                    c["send"] = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                gr.Examples(EXAMPLES, inputs=c["box"])
+                c["about"] = gr.Dropdown([(ALL_DOCUMENTS, ""), *self.doc_choices()], value="", label="Ask about",
+                                         elem_id="about", info="Limit answers and summaries to one document")
+                c["clear"] = gr.ClearButton([c["chat"], c["box"]], value="Clear chat")
+            with gr.Column(scale=2, min_width=280):
+                c["sources"] = gr.HTML(sources_html(None), label="Sources", elem_id="sources")
+                with gr.Accordion("Settings", open=False):
+                    generated, extractive = "Generated (local model)", "Extractive (quotes only, fastest)"
+                    c["mode"] = gr.Radio([generated, extractive], label="Answer mode", elem_id="mode",
+                                         value=generated if s.mode == "generated" else extractive)
+                    c["k"] = gr.Slider(1, 10, value=s.k, step=1, label="Passages to retrieve")
+                    c["model"] = gr.Dropdown(self.presets, value=s.model if s.model in self.presets
+                                             else self.presets[0], label="Model", interactive=len(self.presets) > 1)
+        return c
 
-        send_args = dict(fn=respond, inputs=[box, chat, mode, k, model, about], outputs=[box, chat, sources],
-                         concurrency_limit=settings.concurrency, concurrency_id="ask", api_name=False)
-        send.click(**send_args)
-        box.submit(**send_args)
-        clear.click(lambda: sources_html(None), outputs=sources, api_name=False)
-        index_btn.click(upload, inputs=[files, about], outputs=[status, version, docs, victim, about],
-                        concurrency_limit=1, concurrency_id="index", api_name=False)
-        remove_btn.click(remove, inputs=[victim, about], outputs=[status, version, docs, victim, about],
+    def documents_tab(self) -> dict:
+        """The live index version, the documents table, upload and remove."""
+        c = {}
+        with gr.Row():
+            c["version"] = gr.Markdown(elem_id="index-version")
+            c["refresh"] = gr.Button("Refresh", size="sm", scale=0, min_width=90, elem_id="refresh")
+        c["docs"] = gr.Dataframe(documents_table(self.settings), headers=["name", "title", "bytes", "chunks",
+                                 "indexed", "path"], interactive=False, elem_id="docs", wrap=True)
+        c["files"] = gr.File(label=f"Upload {', '.join(sorted(SUFFIXES))} (max {self.settings.max_file_mb:g} MB "
+                             "each)", file_count="multiple", file_types=sorted(SUFFIXES), elem_id="upload")
+        c["index"] = gr.Button("Add to index", variant="primary", elem_id="reindex")
+        c["status"] = gr.Markdown(elem_id="index-status")
+        with gr.Row():
+            c["victim"] = gr.Dropdown(self.doc_choices(), value=None, label="Remove a document", scale=3,
+                                      elem_id="remove-doc", info="Drops it from the index (files in corpus/ return "
+                                      "on the next `qa index`)")
+            c["remove"] = gr.Button("Remove", variant="stop", scale=1, min_width=80, elem_id="remove")
+        return c
+
+    def wire(self, app: gr.Blocks, c: dict, d: dict) -> None:
+        """Events: asking (one shared limit with the API's ask), indexing (one at a time), page loads."""
+        send = dict(fn=self.respond, inputs=[c["box"], c["chat"], c["mode"], c["k"], c["model"], c["about"]],
+                    outputs=[c["box"], c["chat"], c["sources"]], concurrency_limit=self.settings.concurrency,
+                    concurrency_id="ask", api_name=False)
+        c["send"].click(**send)
+        c["box"].submit(**send)
+        c["clear"].click(lambda: sources_html(None), outputs=c["sources"], api_name=False)
+        listed = [d["version"], d["docs"], d["victim"], c["about"]]
+        d["index"].click(self.upload, inputs=[d["files"], c["about"]], outputs=[d["status"], *listed],
                          concurrency_limit=1, concurrency_id="index", api_name=False)
+        d["remove"].click(self.remove, inputs=[d["victim"], c["about"]], outputs=[d["status"], *listed],
+                          concurrency_limit=1, concurrency_id="index", api_name=False)
         # every page load and the Refresh button read the live version from disk (no model is loaded)
-        app.load(refresh, inputs=about, outputs=[version, docs, victim, about], api_name=False, queue=False)
-        refresh_btn.click(refresh, inputs=about, outputs=[version, docs, victim, about], api_name=False, queue=False)
-        gr.api(api_ask, api_name="ask", concurrency_limit=settings.concurrency, concurrency_id="ask")
-    return app
+        app.load(self.refresh, inputs=c["about"], outputs=listed, api_name=False, queue=False)
+        d["refresh"].click(self.refresh, inputs=c["about"], outputs=listed, api_name=False, queue=False)
+        gr.api(self.api_ask, api_name="ask", concurrency_limit=self.settings.concurrency, concurrency_id="ask")
+
+    def build(self) -> gr.Blocks:
+        with gr.Blocks(title="Ask your documents", analytics_enabled=False) as app:
+            gr.Markdown("## Ask your documents\nAnswers come only from your documents; every sentence cites the "
+                        "passage that supports it, or the answer says the documents don't cover it.")
+            with gr.Tab("Chat"):
+                chat = self.chat_tab()
+            with gr.Tab("Documents"):
+                docs = self.documents_tab()
+            self.wire(app, chat, docs)
+        return app
+
+
+def build_app(settings: Settings) -> gr.Blocks:
+    """The chat page for `settings` (mounted at / by `qa serve`)."""
+    return ChatApp(settings).build()
