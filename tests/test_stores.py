@@ -103,6 +103,45 @@ def test_bad_store_setting_is_a_clear_error():
         Settings.from_env(store="ftp://example")
 
 
+# --- the registry: one backend per store kind, and every way in goes through it ---
+
+
+def test_every_store_kind_has_a_registered_backend():
+    from qa.config import STORE_KINDS, store_kind
+    from qa.store import BACKENDS, local, milvus
+
+    assert set(BACKENDS) == set(STORE_KINDS)
+    assert BACKENDS["local"].reader is local.reader and BACKENDS["milvus-lite"].writer is milvus.writer
+    assert [store_kind(x) for x in ("", "x.db", "http://h:19530")] == ["local", "milvus-lite", "milvus"]
+
+
+def test_stores_are_opened_by_their_registered_backend(monkeypatch, tmp_path):
+    """open_reader, open_writer, has_index and scratch dispatch on the kind alone: swap the backend, they follow."""
+    from contextlib import nullcontext
+
+    from qa import store
+    from qa.errors import InputError
+    from qa.evaluation import evaluate
+
+    calls = []
+    fake = store.Backend(reader=lambda s: nullcontext(("reader", s.store)),
+                         writer=lambda s, errors: calls.append(errors) or nullcontext("writer"),
+                         has_index=lambda s: True)
+    monkeypatch.setitem(store.BACKENDS, "milvus", fake)
+    s = Settings(store="http://example:19530")
+    with store.open_reader(s) as r, store.open_writer(s) as w:
+        assert r == ("reader", "http://example:19530") and w == "writer" and calls == [[]]
+    assert store.has_index(s) and store.scratch(s, tmp_path) is None  # a server has no throwaway store
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"q": "anything?", "gold": []}\n')
+    with pytest.raises(InputError, match="overwrite the Milvus server"):
+        evaluate(questions, corpus=tmp_path, settings=s)
+    lite = store.scratch(Settings(store=str(tmp_path / "mine.db")), tmp_path / "t")
+    assert lite.store == str(tmp_path / "t" / "eval.db") and store.scratch(Settings(), tmp_path).store == ""
+    with pytest.raises(ValueError, match="unknown store kind"):
+        store.register("ftp", fake)
+
+
 # --- SIGKILL against Milvus Lite: never half visible, always recoverable ---
 
 CHECK = """
