@@ -30,7 +30,7 @@ READINGS = ("sentences", "windows", "passages")
 PRECISIONS = ("auto", "float32", "bfloat16")  # the embedder's matrix products (qa.embedding.choose_precision)
 K_RANGE = (1, 50)
 MAX_QUESTION_CHARS = 2000  # a question or search query
-MAX_UPLOAD_FILES = 20  # files in one upload (API, chat)
+MAX_UPLOAD_FILES = 20  # files in one upload to the API (the server sizes its body limit by it)
 MAX_HISTORY_TURNS = 20  # earlier chat turns sent with a question
 
 # Where the index lives (Settings.store), told apart by the setting's form; `qa.store` registers one backend per kind.
@@ -50,8 +50,12 @@ def store_kind(store: str) -> str:
         return "milvus"
     if store.endswith(".db"):
         return "milvus-lite"
-    raise InputError(f"store {store!r} is neither empty (local index), a Milvus Lite file ending in .db, "
-                     "nor a Milvus server http(s)://HOST:PORT")
+    raise InputError(f"store {store!r} is none of: {'; '.join(STORE_KINDS.values())}")
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InputError(f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -158,14 +162,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         """Every Settings is valid: built directly, from the environment, or by `replace` (one line per problem)."""
-        if self.mode not in MODES:
-            raise InputError(f"mode must be 'generated' or 'extractive', not {self.mode!r}")
-        if self.runtime not in RUNTIMES:
-            raise InputError(f"runtime must be auto, ctranslate2 or transformers, not {self.runtime!r}")
-        if self.reading not in READINGS:
-            raise InputError(f"reading must be sentences, windows or passages, not {self.reading!r}")
+        _check_choice("mode", self.mode, MODES)
+        _check_choice("runtime", self.runtime, RUNTIMES)
+        _check_choice("reading", self.reading, READINGS)
+        _check_choice("embed_precision", self.embed_precision, PRECISIONS)
         if not K_RANGE[0] <= self.k <= K_RANGE[1]:
             raise InputError(f"k must be between {K_RANGE[0]} and {K_RANGE[1]}, not {self.k}")
-        if self.embed_precision not in PRECISIONS:
-            raise InputError(f"embed_precision must be auto, float32 or bfloat16, not {self.embed_precision!r}")
         store_kind(self.store)

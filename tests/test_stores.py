@@ -99,7 +99,7 @@ def test_service_layer_on_both_stores(store_settings, corpus, fake_embedder, mon
 def test_bad_store_setting_is_a_clear_error():
     from qa.errors import InputError
 
-    with pytest.raises(InputError, match="neither empty"):
+    with pytest.raises(InputError, match="is none of: empty: the local index"):
         Settings.from_env(store="ftp://example")
 
 
