@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test index model bench eval load scale peers chromium model-qwen lint clean
+.PHONY: run test index model bench eval load scale peers chromium model-qwen lint clean readme
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -39,6 +39,10 @@ chromium:
 test: index chromium
 	$(PY) -m ruff check qa tests bench app.py
 	$(PY) -m pytest -q -ra
+
+# The README's command line synopsis, regenerated from qa/cli.py (tests/test_docs.py fails when it drifts).
+readme: $(STAMP)
+	$(PY) -m qa.readme
 
 bench: index
 	$(PY) bench/bench.py

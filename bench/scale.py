@@ -59,13 +59,12 @@ def synthetic(n: int, seed: int = 0):
 def build_and_query(store: str, n: int, tmp: Path) -> dict:
     """Runs in a child process: write `n` chunks through the store's writer, then query it."""
     from qa.config import Settings
-    from qa.indexing import _writer
-    from qa.store import open_live
+    from qa.store import open_reader, open_writer
 
     docs, vecs = synthetic(n)
     s = Settings(index_dir=tmp / "index", store=str(tmp / "scale.db") if store == "milvus-lite" else "")
     t0 = time.perf_counter()
-    with _writer(s, []) as w:
+    with open_writer(s) as w:
         row = 0
         for i in range(0, len(docs), 40):  # 2,000 chunks a write
             batch = docs[i:i + 40]
@@ -85,7 +84,7 @@ def build_and_query(store: str, n: int, tmp: Path) -> dict:
     texts = [" ".join(c.text.split()[:8]) for i in picks for c in [_chunk(docs, int(i))]]
     exact = np.argsort(-(queries @ vecs.T), axis=1)[:, :10]
     lat, recall = [], []
-    with open_live(s) as st:
+    with open_reader(s) as st:
         ids = _ids(st, docs)
         for q, text, truth in zip(queries, texts, exact, strict=True):
             t = time.perf_counter()

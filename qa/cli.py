@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 from pathlib import Path
 
-from .config import MODES, RUNTIMES, Settings
+from .config import K_RANGE, MAX_QUESTION_CHARS, MODES, RUNTIMES, STORE_KINDS, Settings
 from .errors import QAError
 
 
@@ -130,79 +131,109 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-STORE_HELP = "where the index lives: empty = --index-dir (default), x.db = Milvus Lite, http://HOST:PORT = Milvus"
+def _default(name: str) -> object:
+    return next(f.default for f in dataclasses.fields(Settings) if f.name == name)
+
+
+def _k(text: str) -> int:
+    lo, hi = K_RANGE
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not lo <= k <= hi:
+        raise argparse.ArgumentTypeError(f"k must be between {lo} and {hi}, not {k}")
+    return k
+
+
+def _options() -> dict[str, argparse.ArgumentParser]:
+    """The options several commands share, each group a parent parser (its help text written once)."""
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--index-dir", metavar="DIR", help="the local index's folder (default: index/, or QA_INDEX_DIR)")
+    where.add_argument("--store", help="where the index lives (default: QA_STORE): "
+                       + "; ".join(STORE_KINDS.values()))
+    mode = argparse.ArgumentParser(add_help=False)
+    mode.add_argument("--mode", choices=MODES,
+                      help=f"how answers are written (default: {_default('mode')}, or QA_MODE)")
+    k = argparse.ArgumentParser(add_help=False)
+    k.add_argument("--k", type=_k, metavar="N", help=f"passages to retrieve, {K_RANGE[0]} to {K_RANGE[1]} "
+                   f"(default: {_default('k')}, or QA_K)")
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("--model", metavar="PRESET|PATH", help="model preset (qwen2.5-coder-1.5b, smollm2-135m), or a "
+                       "local .gguf file or model folder (default: QA_MODEL, else the default preset)")
+    model.add_argument("--runtime", choices=RUNTIMES, help=f"generation runtime (default: {_default('runtime')}, "
+                       "or QA_RUNTIME)")
+    return {"where": where, "mode": mode, "k": k, "model": model}
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qa", description="Offline question answering with verified citations.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", required=True)
+    o = _options()
 
-    i = sub.add_parser("index", help="build or update the index (incremental)")
-    i.add_argument("paths", nargs="*", help="files or folders to index (default: corpus/)")
+    def command(name: str, help: str, func, *parents: str, description: str = "") -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help, description=description or help, parents=[o[x] for x in parents])
+        c.set_defaults(func=func)
+        return c
+
+    i = command("index", "build or update the index (incremental)", cmd_index, "where",
+                description="Index exactly the files under PATH (default: corpus/ and uploads/), or add or remove "
+                "some with --add / --remove; unchanged files cost nothing.")
+    i.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to index")
     i.add_argument("--add", nargs="+", metavar="PATH", help="add or update these, keep the rest")
-    i.add_argument("--remove", nargs="+", metavar="PATH", help="remove these from the index")
-    i.add_argument("--index-dir", help="index folder (default: index/)")
-    i.add_argument("--store", help=STORE_HELP)
+    i.add_argument("--remove", nargs="+", metavar="PATH", help="remove these (files, or everything under folders)")
     i.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     i.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="parse, chunk and embed on Ray: a local runtime, or ADDRESS (auto, ray://HOST:10001)")
-    i.set_defaults(func=cmd_index)
 
-    d = sub.add_parser("docs", help="list the indexed documents")
-    d.add_argument("--index-dir")
-    d.add_argument("--store", help=STORE_HELP)
-    d.add_argument("--json", action="store_true")
-    d.set_defaults(func=cmd_docs)
+    d = command("docs", "list the indexed documents (id, path, size, chunks, title)", cmd_docs, "where")
+    d.add_argument("--json", action="store_true", help="print them as JSON")
 
-    a = sub.add_parser("ask", help="ask a question")
-    a.add_argument("question")
+    a = command("ask", "ask a question", cmd_ask, "where", "mode", "k", "model")
+    a.add_argument("question", metavar="QUESTION", help=f"the question (up to {MAX_QUESTION_CHARS} characters)")
     a.add_argument("--json", action="store_true", help="print one JSON object with the fields of Answer")
-    a.add_argument("--k", type=int, help="passages to retrieve (default 5)")
-    a.add_argument("--mode", choices=MODES)
-    a.add_argument("--model", help="model preset (qwen2.5-coder-1.5b, smollm2-135m) or local .gguf / model folder")
-    a.add_argument("--runtime", choices=RUNTIMES, help="generation runtime")
-    a.add_argument("--index-dir")
-    a.add_argument("--store", help=STORE_HELP)
-    a.set_defaults(func=cmd_ask)
 
-    m = sub.add_parser("model", help="convert the generator model once (done on first use otherwise)")
-    m.add_argument("--model", help="preset or local .gguf / model folder (default: QA_MODEL or the default preset)")
-    m.add_argument("--runtime", choices=RUNTIMES)
+    m = command("model", "convert the generator model once (done on first use otherwise)", cmd_model, "model")
     m.add_argument("--all", action="store_true", help="every installed preset")
-    m.set_defaults(func=cmd_model)
 
-    v = sub.add_parser("serve", help="start the web chat")
-    v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=7860)
-    v.add_argument("--auth", help="user:password required to open the chat")
-    v.add_argument("--api-key", default=os.environ.get("QA_API_KEY"),
+    v = command("serve", "start the web chat at / and the HTTP API under /v1 (its docs at /docs)", cmd_serve,
+                "where", "mode")
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    v.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+    v.add_argument("--auth", metavar="USER:PASSWORD", help="required to open the chat")
+    v.add_argument("--api-key", metavar="KEY", default=os.environ.get("QA_API_KEY"),
                    help="require 'Authorization: Bearer KEY' on every /v1 call (default: QA_API_KEY)")
-    v.add_argument("--mode", choices=MODES, help="default answer mode")
-    v.add_argument("--index-dir")
-    v.add_argument("--store", help=STORE_HELP)
-    v.set_defaults(func=cmd_serve)
 
-    mc = sub.add_parser("mcp", help="run an MCP server over stdio (tools: ask, search; documents as resources)")
-    mc.add_argument("--mode", choices=MODES, help="default answer mode of the ask tool")
-    mc.add_argument("--index-dir")
-    mc.add_argument("--store", help=STORE_HELP)
-    mc.set_defaults(func=cmd_mcp)
+    command("mcp", "run an MCP server over stdio (tools: ask, search; documents as resources)", cmd_mcp,
+            "where", "mode")
 
-    e = sub.add_parser("eval", help="measure retrieval, answers, refusals, citations and latency")
-    e.add_argument("questions", help='JSONL lines of {"q", "gold": [str], "answerable": bool}')
-    e.add_argument("--corpus", nargs="+", help="index these folders into a temporary index first")
-    e.add_argument("--mode", choices=MODES)
-    e.add_argument("--model")
-    e.add_argument("--runtime", choices=RUNTIMES)
-    e.add_argument("--k", type=int)
-    e.add_argument("--limit", type=int, help="only the first N questions")
+    e = command("eval", "measure retrieval, answers, refusals, citations and latency", cmd_eval,
+                "where", "mode", "k", "model")
+    e.add_argument("questions", metavar="QUESTIONS", help='a JSONL file of {"q", "gold": [str], "answerable": bool}')
+    e.add_argument("--corpus", nargs="+", metavar="DIR", help="index these folders into a temporary index first")
+    e.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
     e.add_argument("--no-history", action="store_true", help="ignore the questions' chat history (baseline)")
-    e.add_argument("--json-out", help="also write the report as JSON here")
-    e.add_argument("--index-dir")
-    e.add_argument("--store", help=STORE_HELP)
-    e.set_defaults(func=cmd_eval)
+    e.add_argument("--json-out", metavar="FILE", help="also write the report as JSON here")
     return p
+
+
+def synopsis(width: int = 100) -> str:
+    """The usage of `qa` and of each command, with its one-line help, as the README shows them."""
+    p = parser()
+    lines = [_usage(p, width), ""]
+    commands = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {c.dest: c.help for c in commands._choices_actions}
+    for name, c in commands.choices.items():
+        lines += [f"# {helps[name]}", _usage(c, width)]
+    return "\n".join(lines)
+
+
+def _usage(p: argparse.ArgumentParser, width: int) -> str:
+    f = argparse.HelpFormatter(p.prog, width=width)
+    f.add_usage(None, [a for a in p._actions if not isinstance(a, argparse._HelpAction)],
+                p._mutually_exclusive_groups, prefix="")
+    return f.format_help().strip()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,11 +22,40 @@ def _default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-# The allowed values, defined once: the CLI's choices, the API's schemas and the checks below read them.
+# The allowed values, defined once: the CLI's choices and help, the API's schemas, the MCP tools' parameters and
+# the checks below read them.
 MODES = ("generated", "extractive")
 RUNTIMES = ("auto", "ctranslate2", "transformers")
 READINGS = ("sentences", "windows", "passages")
+PRECISIONS = ("auto", "float32", "bfloat16")  # the embedder's matrix products (qa.embedding.choose_precision)
 K_RANGE = (1, 50)
+MAX_QUESTION_CHARS = 2000  # a question or search query
+MAX_UPLOAD_FILES = 20  # files in one upload to the API (the server sizes its body limit by it)
+MAX_HISTORY_TURNS = 20  # earlier chat turns sent with a question
+
+# Where the index lives (Settings.store), told apart by the setting's form; `qa.store` registers one backend per kind.
+STORE_KINDS = {
+    "local": "empty: the local index in index_dir",
+    "milvus-lite": "a file ending in .db: Milvus Lite",
+    "milvus": "http(s)://HOST:PORT: a Milvus server",
+}
+_SERVER_SCHEMES = ("http://", "https://", "tcp://", "unix:")
+
+
+def store_kind(store: str) -> str:
+    """The kind of a store setting (a key of STORE_KINDS), or a one-line InputError."""
+    if not store:
+        return "local"
+    if store.startswith(_SERVER_SCHEMES):
+        return "milvus"
+    if store.endswith(".db"):
+        return "milvus-lite"
+    raise InputError(f"store {store!r} is none of: {'; '.join(STORE_KINDS.values())}")
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InputError(f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -133,16 +162,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         """Every Settings is valid: built directly, from the environment, or by `replace` (one line per problem)."""
-        if self.mode not in MODES:
-            raise InputError(f"mode must be 'generated' or 'extractive', not {self.mode!r}")
-        if self.runtime not in RUNTIMES:
-            raise InputError(f"runtime must be auto, ctranslate2 or transformers, not {self.runtime!r}")
-        if self.reading not in READINGS:
-            raise InputError(f"reading must be sentences, windows or passages, not {self.reading!r}")
+        _check_choice("mode", self.mode, MODES)
+        _check_choice("runtime", self.runtime, RUNTIMES)
+        _check_choice("reading", self.reading, READINGS)
+        _check_choice("embed_precision", self.embed_precision, PRECISIONS)
         if not K_RANGE[0] <= self.k <= K_RANGE[1]:
             raise InputError(f"k must be between {K_RANGE[0]} and {K_RANGE[1]}, not {self.k}")
-        from .embedding import choose_precision
-        from .store import kind
-
-        choose_precision(self.embed_precision)  # a clear error for a precision that is not auto, float32 or bfloat16
-        kind(self.store)  # a clear error for a store setting that is neither local, a .db file nor a URL
+        store_kind(self.store)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from .config import PRECISIONS
 from .cpu import has_native_bf16
 from .errors import InputError, ModelError
 
@@ -43,9 +44,6 @@ def embedder_path(name: str) -> Path:
     if not (path / "config.json").is_file():
         raise ModelError(f"embedder {name!r} is neither {DEFAULT_EMBEDDER} nor a local sentence-transformers folder")
     return path
-
-
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def choose_precision(requested: str = "auto") -> str:

@@ -20,7 +20,7 @@ from .config import Settings
 from .errors import InputError
 from .indexing import update_index
 from .pipeline import Answer, ask
-from .store import Reader, kind, open_live
+from .store import Reader, open_reader, scratch
 
 
 def load_questions(path: Path) -> list[dict]:
@@ -79,12 +79,13 @@ def evaluate(questions: Path, *, corpus: Path | list[Path] | None = None, settin
     items = load_questions(questions)[:limit]
     tmp = None
     if corpus is not None:  # a temporary index of the store's kind, so the store named is measured, not left changed
-        if kind(s.store) == "milvus":
+        tmp = tempfile.TemporaryDirectory(prefix="qa-eval-")
+        temporary = scratch(s, Path(tmp.name))
+        if temporary is None:
+            tmp.cleanup()
             raise InputError("--corpus would overwrite the Milvus server's collections; index the corpus with "
                              "`qa index --store URI` and run `qa eval --store URI` without --corpus")
-        tmp = tempfile.TemporaryDirectory(prefix="qa-eval-")
-        s = s.replace(index_dir=Path(tmp.name) / "index",
-                      store=str(Path(tmp.name) / "eval.db") if kind(s.store) == "milvus-lite" else "")
+        s = temporary
         update_index(corpus if isinstance(corpus, list) else [corpus], settings=s)
     try:
         if is_draft_set(items):
@@ -99,7 +100,7 @@ def evaluate(questions: Path, *, corpus: Path | list[Path] | None = None, settin
 
 def _run(items: list[dict], s: Settings, name: str, use_history: bool = True) -> dict:
     ask("warm-up question", settings=s)  # load models before timing
-    with open_live(s) as store:
+    with open_reader(s) as store:
         rows = [_row(item, s, store, use_history) for item in items]
     return _summary(rows, s, name)
 
@@ -170,7 +171,7 @@ def evaluate_overviews(items: list[dict], s: Settings, name: str) -> dict:
 
     ask("warm-up question", settings=s)
     rows = []
-    with open_live(s) as store:
+    with open_reader(s) as store:
         paths = {d["path"].rsplit("/", 1)[-1]: d for d in store.documents()}
         for item in items:
             t0 = time.perf_counter()
@@ -243,7 +244,7 @@ def evaluate_drafts(items: list[dict], s: Settings, name: str) -> dict:
 
     emb = settings_embedder(s)
     rows = []
-    with open_live(s) as store:
+    with open_reader(s) as store:
         for item in items:  # the chat's own verifier, with the rules' choice that the chat would make
             r = retrieve_stage(item["q"], None, store, emb, s)
             choice = choose(item["q"], r.query, r.evidence, r.scores, s)

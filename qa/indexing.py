@@ -1,6 +1,6 @@
 """Build and update the index incrementally from files and folders.
 
-Every run writes a new version next to the live one and publishes it atomically (see `store`).
+Every run writes through the store's `Writer` (`store.open_writer`), which publishes a new version atomically.
 Unchanged files (same size and mtime, or same content hash) cost nothing; content already indexed
 under another name is stored once; files that vanished leave both the vector and keyword index.
 A bad file gets one line in `IndexStats.errors` and the rest are indexed.
@@ -8,27 +8,21 @@ A bad file gets one line in `IndexStats.errors` and the rest are indexed.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import shutil
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from . import store as st
 from .chunking import chunk_text
 from .config import Settings
 from .documents import SUFFIXES, Document, Limits, parse, sha256_bytes
 from .embedding import Embedder, settings_embedder
-from .errors import DocumentError, IndexStoreError, InputError
-from .store.local import LocalWriter
+from .errors import DocumentError, InputError
+from .store import Writer, open_writer
 
 log = logging.getLogger(__name__)
 FLUSH_CHUNKS = 256
@@ -53,23 +47,6 @@ class IndexStats:
     @property
     def chunks_per_s(self) -> float:
         return self.chunks_embedded / self.seconds if self.seconds else 0.0
-
-
-class Writer(Protocol):
-    """One build of a store (local: `store.local.LocalWriter`; Milvus: `store.milvus.MilvusWriter`)."""
-
-    previous: dict | None  # the live manifest (with "version"), None for a first build
-
-    def prev(self, path: str) -> tuple[str, int, int] | None: ...
-    def paths(self) -> set[str]: ...
-    def known(self, sha: str) -> bool: ...
-    def put_file(self, path: str, sha: str, size: int, mtime_ns: int) -> None: ...
-    def drop_file(self, path: str) -> None: ...
-    def write(self, docs: list, vectors: np.ndarray, now: float) -> None: ...
-    def settle(self) -> int: ...
-    def counts(self) -> tuple[int, int]: ...
-    def publish(self, manifest: dict, *, approx: bool) -> tuple[str, int, str]: ...
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -110,17 +87,6 @@ class _Run:
         self.pending.clear()
 
 
-@contextmanager
-def _locked(index_dir: Path):
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def scan(paths: Iterable[Path], errors: list[str], skipped: list[str]) -> dict[str, Path]:
     """Supported files under `paths` (recursively), keyed by resolved path; hidden entries skipped."""
     found: dict[str, Path] = {}
@@ -150,19 +116,6 @@ def scan(paths: Iterable[Path], errors: list[str], skipped: list[str]) -> dict[s
                     continue
                 found[str(p.resolve(strict=False) if not p.is_symlink() else p.absolute())] = real
     return found
-
-
-def _old_store(index_dir: Path, settings: Settings, errors: list[str]) -> st.Store | None:
-    try:
-        old = st.Store.open(index_dir)
-    except IndexStoreError as e:
-        if st.current_version(index_dir) is not None:
-            errors.append(f"previous index unusable ({e}); rebuilding from scratch")
-        return None
-    if old.manifest.get("embedder") != settings.embedder or old.manifest.get("chunk_chars") != settings.chunk_chars:
-        old.close()
-        return None
-    return old
 
 
 def _ingest(run: _Run, key: str, path: Path, size_limit: int, budget: list[int]) -> str:
@@ -218,7 +171,7 @@ def update_index(paths: Iterable[str | Path] = (), *, action: str = "sync", sett
     s = settings or Settings.from_env()
     t0 = time.perf_counter()
     errors: list[str] = []
-    with _writer(s, errors) as writer:
+    with open_writer(s, errors=errors) as writer:
         run = _Run(s, writer, errors=errors, ray=ray_address, embedder_factory=(lambda: embedder) if embedder else
                    (lambda: settings_embedder(s)))
         try:
@@ -228,31 +181,6 @@ def update_index(paths: Iterable[str | Path] = (), *, action: str = "sync", sett
                 from .indexing_ray import shutdown
 
                 shutdown()
-
-
-@contextmanager
-def _writer(s: Settings, errors: list[str]) -> Iterator[Writer]:
-    if st.kind(s.store) != "local":
-        from .store.milvus import writer
-
-        with writer(s) as w:
-            yield w
-        return
-    index_dir = Path(s.index_dir)
-    with _locked(index_dir):
-        for stale in index_dir.glob(".tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        old = _old_store(index_dir, s, errors)
-        tmp = index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
-        tmp.mkdir()
-        w = LocalWriter(tmp, index_dir, old, s.keep_versions)
-        try:
-            yield w
-        finally:
-            w.close()
-            if old is not None:
-                old.close()
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _sync(paths, action: str, run: _Run, progress, t0: float) -> IndexStats:

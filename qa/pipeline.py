@@ -41,7 +41,8 @@ from .errors import InputError, QAError
 from .generation import Generator, settings_generator
 from .prompting import build_judge_messages, build_messages, build_span_messages, is_not_found
 from .retrieval import Passage, retrieve
-from .store import Reader, open_live
+from .store import Reader
+from .store import open_reader as open_live
 from .text import STOP, stems
 from .verification import Draft, verify_stream
 

@@ -22,7 +22,7 @@ from .errors import IndexStoreError, InputError, NotFoundError
 from .indexing import IndexStats, update_index
 from .pipeline import check_text
 from .retrieval import Passage, retrieve
-from .store import has_index, open_live
+from .store import has_index, open_reader
 
 NO_INDEX = {"version": None, "documents": 0, "chunks": 0, "index_type": None, "built_at": None}
 
@@ -32,7 +32,7 @@ def index_status(settings: Settings) -> dict:
     try:
         if not has_index(settings):
             return dict(NO_INDEX)
-        with open_live(settings) as store:
+        with open_reader(settings) as store:
             m = store.manifest
             return {"version": store.version, "documents": int(m["documents"]), "chunks": int(m["chunks"]),
                     "index_type": m["index_type"], "built_at": float(m["created"])}
@@ -44,7 +44,7 @@ def list_documents(settings: Settings) -> list[dict]:
     """The indexed files: id, path, title, size, chunks, indexed_at, sha256 (empty without an index)."""
     if not has_index(settings):
         return []
-    with open_live(settings) as store:
+    with open_reader(settings) as store:
         return [{"id": doc_id(d["path"]), **d} for d in store.documents()]
 
 
@@ -53,7 +53,7 @@ def search(query: str, *, settings: Settings, k: int | None = None) -> list[Pass
     query = check_text(query, "query")
     settings = settings.replace(k=k)  # checked there
     emb = settings_embedder(settings)
-    with open_live(settings) as store:
+    with open_reader(settings) as store:
         return retrieve(query, store, emb, k=settings.k)
 
 
@@ -177,6 +177,6 @@ def remove_document(key: str, *, settings: Settings) -> dict:
 def document_text(key: str, *, settings: Settings) -> tuple[dict, str]:
     """A document's entry and its extracted text (the text every citation offset points into)."""
     doc = find_document(key, settings)
-    with open_live(settings) as store:
+    with open_reader(settings) as store:
         text, _pages = store.document_text(doc["sha256"])
     return doc, text

@@ -19,7 +19,7 @@ from qa.config import Settings
 from qa.indexing import update_index
 from qa.pipeline import ask
 from qa.retrieval import retrieve
-from qa.store import open_live
+from qa.store import open_reader
 from tests.conftest import ROOT, TINY, write_corpus
 
 
@@ -38,7 +38,7 @@ def test_build_retrieve_and_cite_exactly(store_settings, corpus, fake_embedder):
     stats = update_index([corpus], settings=store_settings, embedder=fake_embedder)
     assert stats.documents == 3 and stats.chunks >= 3 and stats.version
     texts = _texts(corpus)
-    with open_live(store_settings) as store:
+    with open_reader(store_settings) as store:
         passages = retrieve("When was the treaty signed?", store, fake_embedder, k=3)
         assert passages and all(texts[p.doc_path][p.start:p.end] == p.text for p in passages)
         assert store.version == stats.version
@@ -60,7 +60,7 @@ def test_incremental_updates_and_removal(store_settings, corpus, fake_embedder):
     (corpus / "rivers.md").unlink()
     gone = update_index([corpus], settings=store_settings, embedder=fake_embedder)
     assert gone.removed == 1 and gone.documents == 2
-    with open_live(store_settings) as store:
+    with open_reader(store_settings) as store:
         paths = {d["path"].rsplit("/", 1)[-1] for d in store.documents()}
         hits = retrieve("Amu Darya river Aral Sea", store, fake_embedder, k=5)
     assert paths == {"trains.txt", "summit.md"}
@@ -71,13 +71,13 @@ def test_same_content_under_two_names_is_stored_once(store_settings, corpus, fak
     (corpus / "copy.md").write_text(TINY["summit.md"])
     stats = update_index([corpus], settings=store_settings, embedder=fake_embedder)
     assert stats.documents == 4
-    with open_live(store_settings) as store:
+    with open_reader(store_settings) as store:
         docs = store.documents()
         hits = retrieve("treaty of permanent good-neighborliness", store, fake_embedder, k=10)
     assert len({d["sha256"] for d in docs}) == 3
     assert len([p for p in hits if "good-neighborliness" in p.text]) == 1  # one copy of its chunks
     update_index([corpus / "copy.md"], action="remove", settings=store_settings, embedder=fake_embedder)
-    with open_live(store_settings) as store:  # the other name keeps the content
+    with open_reader(store_settings) as store:  # the other name keeps the content
         assert any("good-neighborliness" in p.text for p in retrieve("treaty", store, fake_embedder, k=5))
 
 
@@ -99,8 +99,47 @@ def test_service_layer_on_both_stores(store_settings, corpus, fake_embedder, mon
 def test_bad_store_setting_is_a_clear_error():
     from qa.errors import InputError
 
-    with pytest.raises(InputError, match="neither empty"):
+    with pytest.raises(InputError, match="is none of: empty: the local index"):
         Settings.from_env(store="ftp://example")
+
+
+# --- the registry: one backend per store kind, and every way in goes through it ---
+
+
+def test_every_store_kind_has_a_registered_backend():
+    from qa.config import STORE_KINDS, store_kind
+    from qa.store import BACKENDS, local, milvus
+
+    assert set(BACKENDS) == set(STORE_KINDS)
+    assert BACKENDS["local"].reader is local.reader and BACKENDS["milvus-lite"].writer is milvus.writer
+    assert [store_kind(x) for x in ("", "x.db", "http://h:19530")] == ["local", "milvus-lite", "milvus"]
+
+
+def test_stores_are_opened_by_their_registered_backend(monkeypatch, tmp_path):
+    """open_reader, open_writer, has_index and scratch dispatch on the kind alone: swap the backend, they follow."""
+    from contextlib import nullcontext
+
+    from qa import store
+    from qa.errors import InputError
+    from qa.evaluation import evaluate
+
+    calls = []
+    fake = store.Backend(reader=lambda s: nullcontext(("reader", s.store)),
+                         writer=lambda s, errors: calls.append(errors) or nullcontext("writer"),
+                         has_index=lambda s: True)
+    monkeypatch.setitem(store.BACKENDS, "milvus", fake)
+    s = Settings(store="http://example:19530")
+    with store.open_reader(s) as r, store.open_writer(s) as w:
+        assert r == ("reader", "http://example:19530") and w == "writer" and calls == [[]]
+    assert store.has_index(s) and store.scratch(s, tmp_path) is None  # a server has no throwaway store
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"q": "anything?", "gold": []}\n')
+    with pytest.raises(InputError, match="overwrite the Milvus server"):
+        evaluate(questions, corpus=tmp_path, settings=s)
+    lite = store.scratch(Settings(store=str(tmp_path / "mine.db")), tmp_path / "t")
+    assert lite.store == str(tmp_path / "t" / "eval.db") and store.scratch(Settings(), tmp_path).store == ""
+    with pytest.raises(ValueError, match="unknown store kind"):
+        store.register("ftp", fake)
 
 
 # --- SIGKILL against Milvus Lite: never half visible, always recoverable ---
@@ -109,9 +148,9 @@ CHECK = """
 import json, sys
 sys.path.insert(0, {root!r})
 from qa.config import Settings
-from qa.store import open_live
+from qa.store import open_reader
 s = Settings(store={store!r})
-with open_live(s) as st:
+with open_reader(s) as st:
     out = []
     for d in st.documents():
         text, _ = st.document_text(d["sha256"])
@@ -189,12 +228,12 @@ def test_milvus_readers_take_a_paths_newest_record_and_the_next_run_cleans_up(tm
     s = Settings(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache", min_answer_score=0.2,
                  store=str(tmp_path / "dup.db"))
     update_index([corpus], settings=s, embedder=fake_embedder)
-    with open_live(s) as store:
+    with open_reader(s) as store:
         docs = {d["path"].rsplit("/", 1)[-1]: d for d in store.documents()}
     summit, trains = docs["summit.md"], docs["trains.txt"]
     (corpus / "summit.md").write_text(TINY["summit.md"] + " The next summit is planned for 2027.")
     update_index([corpus], settings=s, embedder=fake_embedder)
-    with open_live(s) as store:
+    with open_reader(s) as store:
         new = next(d for d in store.documents() if d["path"] == summit["path"])
     assert new["sha256"] != summit["sha256"]
     stale = {"path": summit["path"], "sha256": trains["sha256"], "size": 1, "mtime_ns": 1}  # older than the file
@@ -206,7 +245,7 @@ def test_milvus_readers_take_a_paths_newest_record_and_the_next_run_cleans_up(tm
             yield {k: stale[k] for k in fields}
 
     monkeypatch.setattr(Collections, "scan", with_stale)
-    with open_live(s) as store:
+    with open_reader(s) as store:
         listed = store.documents()
     assert len(listed) == 3 and [d["sha256"] for d in listed if d["path"] == summit["path"]] == [new["sha256"]]
     puts = []

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from ..config import RUNTIMES
 from ..errors import ModelError
 from .models import PRESETS, Preset, installed_presets
 
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["PRESETS", "RUNTIMES", "YES_NO", "Generator", "Preset", "get_generator", "installed_presets",
            "load_generator", "settings_generator", "word_ids", "yes_share"]
 log = logging.getLogger(__name__)
-RUNTIMES = ("auto", "ctranslate2", "transformers")
 LOADED: set[str] = set()  # sources loaded in this process (for health reports)
 
 

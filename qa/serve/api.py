@@ -26,7 +26,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import service
-from ..config import Settings
+from ..config import MAX_UPLOAD_FILES, Settings
 from ..embedding import LOADED as EMBEDDERS_LOADED
 from ..errors import DocumentError, IndexStoreError, InputError, ModelError, NotFoundError, QAError
 from ..generation import LOADED as GENERATORS_LOADED
@@ -210,10 +210,11 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
 
     @r.post("/documents", response_model=sc.UploadOut, status_code=201, tags=["documents"],
             summary="Upload files and index them (txt, md, html, pdf, docx)")
-    async def upload(files: Annotated[list[UploadFile], File(description="one or more files (at most 20)",
-                                                           json_schema_extra={"minItems": 1, "maxItems": 20})]):
-        if not files or len(files) > 20:
-            raise InputError(f"send between 1 and 20 files, not {len(files)}")
+    async def upload(files: Annotated[list[UploadFile], File(
+            description=f"one or more files (at most {MAX_UPLOAD_FILES})",
+            json_schema_extra={"minItems": 1, "maxItems": MAX_UPLOAD_FILES})]):
+        if not files or len(files) > MAX_UPLOAD_FILES:
+            raise InputError(f"send between 1 and {MAX_UPLOAD_FILES} files, not {len(files)}")
         named = []
         for f in files:
             named.append((f.filename or "upload", await f.read(int(settings.max_file_mb * 1e6) + 1)))

@@ -8,19 +8,29 @@ is what citation offsets point into. Library errors come back as tool errors wit
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import Resource as MCPResource
+from pydantic import Field
 
 from .. import service
-from ..config import Settings
+from ..config import K_RANGE, MAX_QUESTION_CHARS, MODES, Settings
 from ..errors import QAError
 from ..pipeline import ask as ask_question
 from .api import answer_out, passage_out
 
 URI = "qa://documents/{doc_id}"
+# The tools' parameters, with the limits every front end shares (qa.config).
+QuestionArg = Annotated[str, Field(max_length=MAX_QUESTION_CHARS,
+                                   description=f"the question (up to {MAX_QUESTION_CHARS} characters)")]
+QueryArg = Annotated[str, Field(max_length=MAX_QUESTION_CHARS,
+                                description=f"what to search for (up to {MAX_QUESTION_CHARS} characters)")]
+KArg = Annotated[int, Field(ge=K_RANGE[0], le=K_RANGE[1],
+                            description=f"passages to retrieve, {K_RANGE[0]} to {K_RANGE[1]}")]
+ModeArg = Annotated[Literal[MODES], Field(description="generated: the local model writes, every sentence verified; "
+                                                      "extractive: quotes only")]
 
 
 class QAServer(MCPServer):
@@ -45,7 +55,7 @@ def build(settings: Settings) -> QAServer:
     @server.tool(description="Answer a question from the indexed documents. Every sentence of the answer ends "
                              "with [n] markers; `citations` give each marker's document, offsets and exact quote. "
                              "`abstained` is true when the documents don't answer.")
-    def ask(question: str, mode: Literal["generated", "extractive"] = "generated", k: int = 5) -> dict:
+    def ask(question: QuestionArg, mode: ModeArg = "generated", k: KArg = 5) -> dict:
         try:
             a = ask_question(question, settings=settings.replace(mode=mode, k=k))
         except QAError as e:
@@ -55,7 +65,7 @@ def build(settings: Settings) -> QAServer:
                 "citations": out["citations"]}
 
     @server.tool(description="Find the passages of the indexed documents closest to a query (no answer).")
-    def search(query: str, k: int = 5) -> dict:
+    def search(query: QueryArg, k: KArg = 5) -> dict:
         try:
             return {"passages": [passage_out(p) for p in service.search(query, settings=settings, k=k)]}
         except QAError as e:

@@ -18,7 +18,7 @@ from pydantic import Field, create_model
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from ..config import Settings
+from ..config import MAX_HISTORY_TURNS, Settings
 from ..errors import InputError, NotFoundError, QAError
 from ..generation import installed_presets
 from ..pipeline import Answer, ask_stream, check_text
@@ -57,7 +57,7 @@ def question_and_history(messages: list[sc.ChatMessage]) -> tuple[str, list[tupl
         elif m.role == "assistant" and pending is not None:
             history.append((pending, _text(m)))
             pending = None
-    return question, history[-20:]
+    return question, history[-MAX_HISTORY_TURNS:]
 
 
 def _chunk(cid: str, created: int, model: str, delta: dict, finish: str | None = None, **extra) -> str:

@@ -10,22 +10,27 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Question = Field(min_length=1, max_length=2000, pattern=r"\S", description="the question (up to 2000 characters)")
+from ..config import K_RANGE, MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, MODES
+
+Question = Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S",
+                 description=f"the question (up to {MAX_QUESTION_CHARS} characters)")
+K = Field(None, ge=K_RANGE[0], le=K_RANGE[1], description=f"passages to retrieve, {K_RANGE[0]} to {K_RANGE[1]} "
+          "(default: the server's, 5 unless QA_K says otherwise)")
 
 
 class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(max_length=2000)
+    question: str = Field(max_length=MAX_QUESTION_CHARS)
     answer: str = Field(max_length=20000)
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Question
-    k: int | None = Field(None, ge=1, le=50, description="passages to retrieve (default 5)")
-    mode: Literal["generated", "extractive"] | None = Field(
+    k: int | None = K
+    mode: Literal[MODES] | None = Field(
         None, description="generated: the local model writes, every sentence verified; extractive: quotes only")
-    history: list[Turn] = Field(default_factory=list, max_length=20,
+    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS,
                                 description="earlier turns of the chat, oldest first (resolves follow-ups)")
     doc: str = Field("", max_length=1000,
                      description="the document to answer from (its id, path or file name), also the one an overview "
@@ -36,7 +41,7 @@ class AskRequest(BaseModel):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Question
-    k: int | None = Field(None, ge=1, le=50)
+    k: int | None = K
 
 
 class CitationOut(BaseModel):

@@ -19,12 +19,11 @@ import threading
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..config import Settings
+from ..config import MAX_UPLOAD_FILES, Settings
 from ..errors import QAError
 from . import api, openai_compat
 
 log = logging.getLogger(__name__)
-MAX_FILES_PER_UPLOAD = 20
 
 
 def create_app(settings: Settings, *, api_key: str | None = None, auth: str | None = None) -> FastAPI:
@@ -71,7 +70,7 @@ def _api_fallbacks(app: FastAPI, settings: Settings, routes: list) -> None:
                 break
         else:
             patterns.append((regex, set(route.methods) | ({"HEAD"} if "GET" in route.methods else set())))
-    limit = int(settings.max_file_mb * 1e6 * MAX_FILES_PER_UPLOAD + 1e6)
+    limit = int(settings.max_file_mb * 1e6 * MAX_UPLOAD_FILES + 1e6)
 
     @app.middleware("http")
     async def fallbacks(request: Request, call_next):

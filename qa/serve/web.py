@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from .. import service  # noqa: E402
-from ..config import Settings  # noqa: E402
+from ..config import MAX_QUESTION_CHARS, Settings  # noqa: E402
 from ..documents import SUFFIXES  # noqa: E402
 from ..errors import QAError  # noqa: E402
 from ..generation import installed_presets  # noqa: E402
@@ -226,7 +226,7 @@ class ChatApp:
                                        placeholder="Ask a question about the indexed documents.")
                 with gr.Row():
                     c["box"] = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5,
-                                          elem_id="question", max_length=2000)
+                                          elem_id="question", max_length=MAX_QUESTION_CHARS)
                     c["send"] = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
                 gr.Examples(EXAMPLES, inputs=c["box"])
                 c["about"] = gr.Dropdown([(ALL_DOCUMENTS, ""), *self.doc_choices()], value="", label="Ask about",

@@ -6,11 +6,16 @@
 
 A version is never modified after it is published. Opening checks the manifest (format, hashes,
 counts, dimension) and refuses anything inconsistent with IndexStoreError. No pickle anywhere:
-vectors live in SQLite as float32 blobs and in a FAISS file. Building is in `indexing`.
+vectors live in SQLite as float32 blobs and in a FAISS file.
+
+Building: `writer(settings)` locks the index folder, copies the live version's database into a `.tmp-*`
+folder (or starts empty when the embedder or chunk size changed) and hands out a `LocalWriter`, which
+`qa.indexing` fills and publishes. Registered as the store kind "local" (see `base`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -18,15 +23,20 @@ import re
 import shutil
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import IndexStoreError
 from ..text import content_words
+from .base import Backend, ChunkRow, register, rrf
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 FORMAT = 1
 SCHEMA = """
@@ -44,26 +54,6 @@ CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
 CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
   INSERT INTO chunks_fts(chunks_fts, rowid, text, title) VALUES ('delete', old.id, old.text, old.title); END;
 """
-@dataclass(frozen=True)
-class ChunkRow:
-    id: int
-    sha256: str
-    start: int
-    end: int
-    title: str
-    text: str
-    path: str
-
-
-RRF_K = 60
-
-
-def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
-    fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank + 1)
-    return fused
 
 
 def file_sha256(path: Path) -> str:
@@ -381,3 +371,64 @@ class LocalWriter:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@contextmanager
+def _locked(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _old_store(index_dir: Path, settings: Settings, errors: list[str]) -> Store | None:
+    """The live version to build on, or None: none yet, unusable, or built with another embedder or chunk size."""
+    try:
+        old = Store.open(index_dir)
+    except IndexStoreError as e:
+        if current_version(index_dir) is not None:
+            errors.append(f"previous index unusable ({e}); rebuilding from scratch")
+        return None
+    if old.manifest.get("embedder") != settings.embedder or old.manifest.get("chunk_chars") != settings.chunk_chars:
+        old.close()
+        return None
+    return old
+
+
+@contextmanager
+def writer(settings: Settings, errors: list[str]) -> Iterator[LocalWriter]:
+    """One build of the local index in `settings.index_dir`, the folder locked against other builds."""
+    index_dir = Path(settings.index_dir)
+    with _locked(index_dir):
+        for stale in index_dir.glob(".tmp-*"):  # builds killed before they published
+            shutil.rmtree(stale, ignore_errors=True)
+        old = _old_store(index_dir, settings, errors)
+        tmp = index_dir / f".tmp-{uuid.uuid4().hex[:12]}"
+        tmp.mkdir()
+        w = LocalWriter(tmp, index_dir, old, settings.keep_versions)
+        try:
+            yield w
+        finally:
+            w.close()
+            if old is not None:
+                old.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def reader(settings: Settings) -> AbstractContextManager[Store]:
+    """The published version of `settings.index_dir`, shared by the process (see `LiveStores`)."""
+    return live.using(Path(settings.index_dir), ef_search=settings.hnsw_ef_search)
+
+
+def has_index(settings: Settings) -> bool:
+    return current_version(Path(settings.index_dir)) is not None
+
+
+def scratch(settings: Settings, folder: Path) -> Settings:
+    return settings.replace(index_dir=folder / "index", store="")
+
+
+register("local", Backend(reader=reader, writer=writer, has_index=has_index, scratch=scratch))

@@ -14,7 +14,8 @@ to its document, and a file record is written only once its document is complete
 `done` after every chunk is in). Removal drops the file record first, then the chunks. So a process
 killed at any moment leaves either the old or the new version of each file visible, never half a
 document; what it left half-written is invisible and is rewritten (same ids) or dropped by the next run.
-Readers filter every hit through the file records. One writer at a time per store.
+Readers filter every hit through the file records. One writer at a time per store. Registered as the
+store kinds "milvus-lite" and "milvus" (see `base`).
 
 After a SIGKILL during indexing, a scan of Milvus Lite's file records once returned 50 records for 30
 files (seen once in CI, in the SIGKILL test): a path's old record beside its new one. Readers therefore
@@ -32,11 +33,16 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import IndexStoreError
-from .local import RRF_K, ChunkRow
+from .base import RRF_K, Backend, ChunkRow, register
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 PREFIX = "qa_"
 PART = 16_000  # characters of document text per record (VARCHAR limit 65,535 bytes)
@@ -371,10 +377,29 @@ class MilvusWriter:
 
 
 @contextmanager
-def writer(settings) -> Iterator[MilvusWriter]:
+def writer(settings: Settings, errors: list[str] | None = None) -> Iterator[MilvusWriter]:
+    """One indexing run; runs in this process wait for each other (a second process is Milvus Lite's to refuse)."""
     with _write_lock:
         w = MilvusWriter(settings)
         try:
             yield w
         finally:
             w.close()
+
+
+@contextmanager
+def reader(settings: Settings) -> Iterator[MilvusStore]:
+    yield shared(settings).refreshed()
+
+
+def has_index(settings: Settings) -> bool:
+    return shared(settings).refreshed().manifest.get("version") is not None
+
+
+def scratch_lite(settings: Settings, folder: Path) -> Settings:
+    return settings.replace(index_dir=folder / "index", store=str(folder / "eval.db"))
+
+
+# One backend, two kinds: a Milvus Lite file can hold a throwaway store, a server's collections are not ours to reset.
+register("milvus-lite", Backend(reader=reader, writer=writer, has_index=has_index, scratch=scratch_lite))
+register("milvus", Backend(reader=reader, writer=writer, has_index=has_index))

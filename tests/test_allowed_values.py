@@ -1,0 +1,67 @@
+"""The allowed values (mode, runtime, store kind, k range, question length, upload count) are defined once in
+`qa.config` and every front end reads them: the CLI's choices, the API's schemas, the MCP tools' parameters."""
+
+import asyncio
+
+import pytest
+
+from qa import config
+from qa.cli import parser
+from qa.config import K_RANGE, MAX_QUESTION_CHARS, MODES, RUNTIMES, Settings
+from qa.errors import InputError
+
+
+def _option(command: str, flag: str):
+    sub = next(a for a in parser()._actions if a.dest == "command").choices[command]
+    return next(a for a in sub._actions if flag in a.option_strings)
+
+
+def test_the_cli_reads_them():
+    for command in ("ask", "eval"):
+        assert tuple(_option(command, "--mode").choices) == MODES
+        assert tuple(_option(command, "--runtime").choices) == RUNTIMES
+    assert all(kind_help in _option("docs", "--store").help for kind_help in config.STORE_KINDS.values())
+    assert parser().parse_args(["ask", "q", "--k", str(K_RANGE[1])]).k == K_RANGE[1]
+    with pytest.raises(SystemExit):
+        parser().parse_args(["ask", "q", "--k", str(K_RANGE[1] + 1)])
+    assert str(MAX_QUESTION_CHARS) in next(a for a in parser()._actions if a.dest == "command").choices[
+        "ask"].format_help()
+
+
+def test_the_api_schemas_read_them():
+    from qa.serve import schemas
+
+    ask = schemas.AskRequest.model_json_schema()["properties"]
+    k = next(x for x in ask["k"]["anyOf"] if x.get("type") == "integer")
+    assert (k["minimum"], k["maximum"]) == K_RANGE and ask["question"]["maxLength"] == MAX_QUESTION_CHARS
+    assert tuple(next(x for x in ask["mode"]["anyOf"] if "enum" in x)["enum"]) == MODES
+    assert ask["history"]["maxItems"] == config.MAX_HISTORY_TURNS
+    search = schemas.SearchRequest.model_json_schema()["properties"]
+    assert search["query"]["maxLength"] == MAX_QUESTION_CHARS
+
+
+def test_the_api_upload_count_reads_it():
+    from qa.serve.server import create_app
+
+    spec = create_app(Settings()).openapi()
+    body = spec["paths"]["/v1/documents"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    ref = body["$ref"].rsplit("/", 1)[-1]
+    files = spec["components"]["schemas"][ref]["properties"]["files"]
+    assert files["maxItems"] == config.MAX_UPLOAD_FILES and str(config.MAX_UPLOAD_FILES) in files["description"]
+
+
+def test_the_mcp_tools_read_them():
+    from qa.serve.mcp import build
+
+    tools = {t.name: t.input_schema for t in asyncio.run(build(Settings()).list_tools())}
+    ask = tools["ask"]["properties"]
+    assert tuple(ask["mode"]["enum"]) == MODES and ask["question"]["maxLength"] == MAX_QUESTION_CHARS
+    assert (ask["k"]["minimum"], ask["k"]["maximum"]) == K_RANGE
+    assert (tools["search"]["properties"]["k"]["minimum"], tools["search"]["properties"]["k"]["maximum"]) == K_RANGE
+
+
+@pytest.mark.parametrize("bad", [{"mode": "creative"}, {"runtime": "gpu"}, {"k": K_RANGE[1] + 1},
+                                 {"embed_precision": "fp16"}, {"store": "ftp://example"}])
+def test_settings_refuse_anything_else(bad):
+    with pytest.raises(InputError):
+        Settings(**bad)
