@@ -60,6 +60,16 @@ class Evidence:
     text: str
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    """What retrieval hands the answer stages: passages, their evidence sentences, vectors and answer scores."""
+    query: str  # the question, or the follow-up joined to the previous question
+    passages: list[Passage]
+    evidence: list[Evidence]
+    ev_vecs: np.ndarray
+    scores: np.ndarray  # answer score per evidence sentence
+
+
 def is_injection(text: str) -> bool:
     return bool(_INJECTION.search(text))
 

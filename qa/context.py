@@ -19,16 +19,12 @@ of them; a neighbour is as much on topic as the chosen sentence of its window (`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .answerability import Choice
-from .citations import Evidence, headings_above
+from .citations import Evidence, Retrieved, headings_above
 from .config import Settings
-
-if TYPE_CHECKING:
-    from .pipeline import Retrieved
 
 MAX_GAP = 200  # characters between two evidence pieces that still make them neighbours (a heading, a blank line)
 

@@ -32,8 +32,8 @@ import numpy as np
 
 from . import overview, spelling
 from .answerability import Choice, choose
-from .citations import Citation, Evidence, answer_scores, cite, evidence_sentences
-from .config import Settings
+from .citations import Citation, Evidence, Retrieved, answer_scores, cite, evidence_sentences
+from .config import MAX_QUESTION_CHARS, Settings
 from .context import Reading, read
 from .documents import page_at
 from .embedding import Embedder, settings_embedder
@@ -41,8 +41,7 @@ from .errors import InputError, QAError
 from .generation import Generator, settings_generator
 from .prompting import build_judge_messages, build_messages, build_span_messages, is_not_found
 from .retrieval import Passage, retrieve
-from .store import Reader
-from .store import open_reader as open_live
+from .store import Reader, open_reader
 from .text import STOP, stems
 from .verification import Draft, verify_stream
 
@@ -69,15 +68,6 @@ class Answer:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Retrieved:
-    query: str  # the question, or the follow-up joined to the previous question
-    passages: list[Passage]
-    evidence: list[Evidence]
-    ev_vecs: np.ndarray
-    scores: np.ndarray  # answer score per evidence sentence
-
-
 _FOLLOWUP = re.compile(r"^(and|but|also|what about|how about|so)\b|\b(it|its|they|them|their|this|that|these|"
                        r"those|he|she|his|her|there|then)\b", re.IGNORECASE)
 
@@ -96,8 +86,8 @@ def check_text(text: str | None, what: str = "question") -> str:
     text = (text or "").strip()
     if not text:
         raise InputError(f"the {what} is empty")
-    if len(text) > 2000:
-        raise InputError(f"the {what} is {len(text)} characters long; the limit is 2000")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InputError(f"the {what} is {len(text)} characters long; the limit is {MAX_QUESTION_CHARS}")
     return text
 
 
@@ -292,7 +282,7 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     s = (settings or Settings.from_env()).replace(index_dir=Path(index_dir) if index_dir else None, k=k, mode=mode,
                                                   store=store)
     question = check_text(question)
-    with open_live(s) as store:  # a local version is closed once a newer one is live and its readers are done
+    with open_reader(s) as store:  # a local version is closed once a newer one is live and its readers are done
         yield from _answer(question, history, store, _embedder_for(store, s, embedder), s, generator, doc)
 
 
@@ -322,7 +312,7 @@ def _overview(question: str, store: Reader, emb: Embedder, s: Settings, generato
     gen = usable_generator(generator, s) if s.mode == "generated" else None
     yield from generate_verified(OVERVIEW_PROMPT, r, choice, emb, s, draft, gen, page_of, timings, t0, reading)
     used = "generated" if draft.kept else "extractive" if s.mode == "extractive" else "extractive-fallback"
-    parts = draft.kept or [(e.text, e, 1.0) for e in evidence[:4]]
+    parts = draft.kept or [(e.text, e, 1.0) for e in evidence]  # every section's lead: the whole document
     v = cite(parts, page_of)
     timings["total"] = time.perf_counter() - t0
     if used != "generated":

@@ -5,7 +5,7 @@ top of a module, inside a function (that only postpones a circle) and under `if 
 both ways is still two modules that need each other; `config` <-> `embedding` was such a circle). One kind
 of edge is allowed by design: a package's `__init__` importing its own implementation modules inside a
 function, the factory choosing an implementation (DESIGN.md: "its `__init__` holds the protocol and the
-factory, one module per implementation"). `PENDING` lists the two edges still to go.
+factory, one module per implementation").
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ PACKAGE = ROOT / "qa"
 # them and must not call back. Front ends (serve/) sit above them and call them.
 ORCHESTRATORS = {"qa", "qa.pipeline", "qa.service", "qa.indexing", "qa.evaluation", "qa.cli"}
 FRONT_ENDS = ("qa.serve",)
-# Type-only imports of `pipeline.Retrieved` by two of its stages: they go when the answering flow becomes a
-# subpackage whose stages share their types from a module below the pipeline (issue 21, item 5). Delete the
-# entries then; `test_pending_edges_are_still_there` says when.
-PENDING = {("qa.context", "qa.pipeline"), ("qa.verification", "qa.pipeline")}
 
 
 def _modules() -> dict[str, Path]:
@@ -47,8 +43,8 @@ def _imports(tree: ast.AST, in_function: bool = False):
             yield from _imports(node, inner)
 
 
-def graph(*, pending: bool = False) -> dict[str, set[str]]:
-    """module -> the qa modules it imports (see the module docstring for what counts); `pending`: with PENDING."""
+def graph() -> dict[str, set[str]]:
+    """module -> the qa modules it imports (see the module docstring for what counts)."""
     modules = _modules()
     edges: dict[str, set[str]] = {}
     for name, path in modules.items():
@@ -59,8 +55,6 @@ def graph(*, pending: bool = False) -> dict[str, set[str]]:
             base = ".".join((here[:len(here) - level + 1] if level else []) + ([module] if module else []))
             for target in [f"{base}.{n}" for n in names if f"{base}.{n}" in modules] or [base]:
                 own_implementation = is_package and in_function and target.startswith(name + ".")
-                if not pending and (name, target) in PENDING:
-                    continue
                 if target in modules and target != name and not own_implementation:
                     targets.add(target)
         edges[name] = targets
@@ -94,7 +88,7 @@ def test_the_graph_is_read_correctly():
     assert "qa.store.base" in edges["qa.store.local"]  # a relative import
     assert "qa.indexing_ray" in edges["qa.indexing"]  # an import inside a function counts
     assert "qa.generation.ctranslate2" not in edges["qa.generation"]  # the factory's choice of implementation
-    assert "qa.pipeline" in graph(pending=True)["qa.context"]  # an import under TYPE_CHECKING counts
+    assert "qa.config" in edges["qa.store.base"]  # an import under TYPE_CHECKING counts
     assert "qa.serve.schemas" in edges["qa.serve.api"]  # `from . import schemas`
 
 
@@ -106,12 +100,6 @@ def test_no_import_circle():
 def test_the_circle_finder_finds_one():
     assert _circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _circle({"a": {"b"}, "b": set()}) is None
-
-
-def test_pending_edges_are_still_there():
-    edges = graph(pending=True)
-    gone = [edge for edge in sorted(PENDING) if edge[1] not in edges.get(edge[0], ())]
-    assert not gone, f"no longer imported, delete from PENDING: {gone}"
 
 
 def test_no_subpackage_imports_back_up_into_the_orchestrators():
