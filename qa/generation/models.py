@@ -168,11 +168,25 @@ def _release(reader) -> None:
             pass
 
 
-def _gguf_tensors_to_safetensors(gguf: Path, out: Path, config, report: Callable[[str], None]) -> None:
-    """De-quantize the GGUF's tensors one at a time into bf16 safetensors shards under `out`."""
+def _hf_tensor(tensor, names: dict[str, str], processor, config: dict):
+    """(the transformers name, bf16 tensor) of one GGUF tensor, or None for one the model does not use."""
     import numpy as np
     import torch
-    from gguf import GGUFReader, dequantize
+    from gguf import dequantize
+
+    if tensor.name in _BIG and names.get(tensor.name):
+        return names[tensor.name], _dequantize_rows(tensor, dequantize)
+    result = processor.process(weights=dequantize(tensor.data, tensor.tensor_type), name=tensor.name,
+                               tensor_key_mapping=names, parsed_parameters={"config": config, "tensors": {}})
+    if result.name not in names:
+        return None
+    return names[result.name], torch.from_numpy(np.ascontiguousarray(result.weights)).to(torch.bfloat16)
+
+
+def _gguf_tensors_to_safetensors(gguf: Path, out: Path, config, report: Callable[[str], None]) -> None:
+    """De-quantize the GGUF's tensors one at a time into bf16 safetensors shards under `out`."""
+    import torch
+    from gguf import GGUFReader
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM
     from transformers.modeling_gguf_pytorch_utils import (
@@ -206,16 +220,10 @@ def _gguf_tensors_to_safetensors(gguf: Path, out: Path, config, report: Callable
 
     total = len(reader.tensors)
     for i, tensor in enumerate(reader.tensors, 1):
-        if tensor.name in _BIG and names.get(tensor.name):
-            name, t = names[tensor.name], _dequantize_rows(tensor, dequantize)
-        else:
-            result = processor.process(weights=dequantize(tensor.data, tensor.tensor_type), name=tensor.name,
-                                       tensor_key_mapping=names,
-                                       parsed_parameters={"config": parsed["config"], "tensors": {}})
-            if result.name not in names:
-                continue
-            name = names[result.name]
-            t = torch.from_numpy(np.ascontiguousarray(result.weights)).to(torch.bfloat16)
+        named = _hf_tensor(tensor, names, processor, parsed["config"])
+        if named is None:
+            continue
+        name, t = named
         shard[name] = t
         size += t.numel() * 2
         _release(reader)

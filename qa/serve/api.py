@@ -178,8 +178,14 @@ async def final_answer(items: Iterator[str | Answer], gate: Gate) -> Answer:
 
 
 def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
+    """The API under /v1: answering (ask, search) and the index (documents, health)."""
     r = APIRouter(prefix="/v1", dependencies=[Depends(bearer(api_key))], responses=ERRORS)
+    _answer_routes(r, settings, gate)
+    _index_routes(r, settings)
+    return r
 
+
+def _answer_routes(r: APIRouter, settings: Settings, gate: Gate) -> None:
     def with_request(req: sc.AskRequest) -> Settings:
         return settings.replace(k=req.k, mode=req.mode)
 
@@ -203,6 +209,8 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
             passages = await run_in_threadpool(service.search, req.query, settings=settings, k=req.k)
         return {"passages": [passage_out(p) for p in passages]}
 
+
+def _index_routes(r: APIRouter, settings: Settings) -> None:
     @r.get("/documents", response_model=sc.DocumentsOut, tags=["documents"], summary="The indexed documents")
     async def documents():
         return await run_in_threadpool(lambda: {"index": service.index_status(settings),
@@ -241,5 +249,3 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
         return {"status": "ok" if status["version"] else "no_index", "index": status, "mode": settings.mode,
                 "generator": {"name": settings.model, "loaded": settings.model in GENERATORS_LOADED},
                 "embedder": {"name": settings.embedder, "loaded": settings.embedder in EMBEDDERS_LOADED}}
-
-    return r
