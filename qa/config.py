@@ -26,6 +26,7 @@ def _default_threads() -> int:
 MODES = ("generated", "extractive")
 RUNTIMES = ("auto", "ctranslate2", "transformers")
 READINGS = ("sentences", "windows", "passages")
+OCR_MODES = ("auto", "off")
 K_RANGE = (1, 50)
 
 
@@ -71,6 +72,9 @@ class Settings:
     max_total_mb: float = 2000.0
     max_unpacked_mb: float = 50.0  # a DOCX's zip members together, each PDF stream decompressed (bombs)
     max_text_mb: float = 10.0  # extracted text of one file, in millions of characters
+    # Scanned PDF pages (an image, next to no text layer): "auto" reads them with Tesseract when it is installed
+    # (qa/ocr.py), "off" indexes only the text layer and names the pages it skipped.
+    ocr: str = "auto"
     # Above this many chunks the index is approximate (HNSW); below it exact.
     approx_threshold: int = 50_000
     hnsw_ef_search: int = 512  # recall@10 0.98 at 200k synthetic vectors (128: 0.86); see bench
@@ -139,6 +143,8 @@ class Settings:
             raise InputError(f"runtime must be auto, ctranslate2 or transformers, not {self.runtime!r}")
         if self.reading not in READINGS:
             raise InputError(f"reading must be sentences, windows or passages, not {self.reading!r}")
+        if self.ocr not in OCR_MODES:
+            raise InputError(f"ocr must be auto or off, not {self.ocr!r}")
         if not K_RANGE[0] <= self.k <= K_RANGE[1]:
             raise InputError(f"k must be between {K_RANGE[0]} and {K_RANGE[1]}, not {self.k}")
         from .embedding import choose_precision

@@ -68,6 +68,24 @@ def scanned(pdf: bytes, *, dpi: int = 200, pages: list[int] | None = None, noise
     return out.getvalue()
 
 
+def with_scans(pdf: bytes, scans: dict[int, bytes]) -> bytes:
+    """`pdf` with some pages replaced: {0-based page: a one-page PDF (a scan) that takes its place}."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    src = pdfium.PdfDocument(pdf)
+    out = pdfium.PdfDocument.new()
+    for i in range(len(src)):
+        if i in scans:
+            out.import_pages(pdfium.PdfDocument(scans[i]), [0])
+        else:
+            out.import_pages(src, [i])
+    buf = io.BytesIO()
+    out.save(buf)
+    return buf.getvalue()
+
+
 def docx_bomb(megabytes: int = 400) -> bytes:
     """A valid .docx whose word/document.xml unpacks to `megabytes` MB (under 1 MB on disk)."""
     import io
