@@ -19,7 +19,8 @@ the images.
 Engines: Tesseract 5 (Debian `tesseract-ocr` + `tesseract-ocr-eng`, the CLI, LSTM), run as `qa` runs it,
 one process per page with one thread, `--threads` pages at a time, and once the other way, one page at a
 time with `--threads` OpenMP threads; RapidOCR 3 (PyPI `rapidocr`: PP-OCRv6 small detection and
-recognition, ONNX, inside the wheel) with `--threads` onnxruntime intra-op threads.
+recognition, ONNX, inside the wheel) both ways too: `--threads` engines side by side with one onnxruntime
+thread each, and one engine with `--threads` intra-op threads.
 """
 
 from __future__ import annotations
@@ -128,23 +129,32 @@ class Tesseract:
 
 
 class Rapid:
-    """One engine, pages one after another, `threads` onnxruntime intra-op threads."""
+    """`pages` engines reading side by side, each with `threads` onnxruntime intra-op threads."""
 
-    def __init__(self, threads: int, dpi: int) -> None:
+    def __init__(self, pages: int, threads: int, dpi: int) -> None:
         from importlib.metadata import version
 
         import numpy as np
         from rapidocr import RapidOCR
 
         self.np = np
-        self.engine = RapidOCR(params={"Global.log_level": "warning",
-                                       "EngineConfig.onnxruntime.intra_op_num_threads": threads,
-                                       "EngineConfig.onnxruntime.inter_op_num_threads": 1})
+        self.engines = [RapidOCR(params={"Global.log_level": "warning",
+                                         "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                                         "EngineConfig.onnxruntime.inter_op_num_threads": 1}) for _ in range(pages)]
         self.name = (f"RapidOCR {version('rapidocr')} (PP-OCRv6 small, onnxruntime {version('onnxruntime')}), "
-                     f"1 page at a time × {threads} threads")
+                     f"{pages} page{'s' * (pages > 1)} at a time × {threads} thread{'s' * (threads > 1)}")
 
     def read(self, images: list) -> list[str]:
-        return ["\n".join(self.engine(self.np.asarray(im.convert("RGB"))).txts or ()) for im in images]
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(k: int) -> list[tuple[int, str]]:  # engine k reads every len(engines)-th page
+            engine = self.engines[k]
+            return [(i, "\n".join(engine(self.np.asarray(images[i].convert("RGB"))).txts or ()))
+                    for i in range(k, len(images), len(self.engines))]
+
+        with ThreadPoolExecutor(len(self.engines)) as pool:
+            done = dict(pair for part in pool.map(one, range(len(self.engines))) for pair in part)
+        return [done[i] for i in range(len(images))]
 
 
 def cpu_seconds() -> float:
@@ -202,7 +212,8 @@ def main() -> None:
     n, dpi = args.threads, args.dpi
     rows = measure(lambda: Tesseract(n, 1, dpi), scans)
     rows += measure(lambda: Tesseract(1, n, dpi), {"clean": scans["clean"]})  # OpenMP inside one page instead
-    rows += measure(lambda: Rapid(n, dpi), scans)
+    rows += measure(lambda: Rapid(n, 1, dpi), scans)
+    rows += measure(lambda: Rapid(1, n, dpi), {"clean": scans["clean"]})
     out = table(rows)
     print(out)
     if not args.no_record:

@@ -68,6 +68,18 @@ def scanned(pdf: bytes, *, dpi: int = 200, pages: list[int] | None = None, noise
     return out.getvalue()
 
 
+def damaged(pdf: bytes) -> bytes:
+    """`pdf` with every image stream's data zeroed after its first two bytes (lengths and offsets unchanged): a
+    scan whose image cannot be decoded, which PDFium draws as nothing."""
+    import re
+
+    out = bytearray(pdf)
+    for m in re.finditer(rb"/Subtype\s*/Image[^>]*>>\s*stream\r?\n", pdf):
+        end = pdf.index(b"endstream", m.end())
+        out[m.end() + 2:end] = bytes(end - m.end() - 2)
+    return bytes(out)
+
+
 def with_scans(pdf: bytes, scans: dict[int, bytes]) -> bytes:
     """`pdf` with some pages replaced: {0-based page: a one-page PDF (a scan) that takes its place}."""
     import io
