@@ -369,10 +369,11 @@ def _bar(progress: Progress | bool, total: int) -> Progress | None:
     bar = tqdm(total=total, unit="file", dynamic_ncols=True)
 
     def update(done: float, _total: int, chunks: int, rate: float, note: str = "") -> None:
-        bar.set_description_str(note, refresh=False)
+        bar.set_description_str(note)  # a scanned page being read; the bar itself counts whole files
+        if note:
+            return
         bar.set_postfix(chunks=chunks, chunks_per_s=f"{rate:.0f}", refresh=False)
-        bar.update(int(done) - bar.n)  # whole files; a page's progress shows in the note
-        bar.refresh()
+        bar.update(int(done) - bar.n)
         if done == total:
             bar.close()
 
