@@ -1,12 +1,14 @@
 """Read the scanned pages of a PDF with Tesseract: each page rendered by PDFium, one `tesseract` per page.
 
-A page is a scan when it holds an image and its text layer has fewer than `MIN_TEXT_CHARS` characters (a
-stamped page number does not make a scan a text page). Tesseract 5 (Debian `tesseract-ocr` and
-`tesseract-ocr-eng`; `make tesseract` installs them) was chosen over RapidOCR (PP-OCRv6 inside its PyPI
-wheel) by bench/ocr.py: on scans made from known text at 200 dpi it read 99% of the characters right where
-RapidOCR read 90% (it dropped whole lines), with less CPU a page. Each process runs one thread and
-`threads` pages are read side by side: OpenMP threads inside one page cost 5-10x the CPU on a busy machine
-(measured there). A page is rendered at its scan's own resolution (150-300 dpi), so nothing is resampled.
+A page is a scan when an image covers a quarter of it or more and its text layer has fewer than
+`MIN_TEXT_CHARS` characters (a stamped page number does not make a scan a text page). It is rendered at
+its scan's own resolution (150-300 dpi), so nothing is resampled twice.
+
+Tesseract 5 (Debian `tesseract-ocr` and `tesseract-ocr-eng`; `make tesseract` installs them) was chosen
+over RapidOCR (PP-OCRv6 inside its PyPI wheel) by bench/ocr.py: on scans made from known text at 200 dpi
+it read 99% of the characters right where RapidOCR read 90% (it dropped whole lines), with less CPU a
+page. Each process runs one thread and `threads` pages are read side by side: OpenMP threads inside one
+page cost about ten times the CPU on a busy machine (measured there).
 
 Leaves out: languages other than English, page orientation detection, images inside text pages (figures),
 and writing a text layer back into the PDF.
@@ -27,6 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 log = logging.getLogger(__name__)
 
 MIN_TEXT_CHARS = 20  # non-space characters of a page's text layer below which a page with an image is a scan
+MIN_IMAGE_SHARE = 0.25  # ... and the share of the page that image must cover
 MIN_WORDS = 3  # a scan read as fewer words (of two or more letters or digits) is reported as unreadable
 DPI_RANGE = (150, 300)  # render at the scan's own resolution, within these bounds
 MAX_PIXELS = 40_000_000  # a huge page is rendered smaller rather than filling memory
@@ -48,15 +51,24 @@ def missing() -> str | None:
 
 
 def scans(pdf, texts: Sequence[str]) -> list[int]:
-    """0-based numbers of the pages of `pdf` (a pypdfium2 PdfDocument) that are scans, given their text layers."""
+    """0-based numbers of the pages of `pdf` (a pypdfium2 PdfDocument) that are scans, given their text layers:
+    next to no text, and an image over a quarter of the page (a title page with a logo is not a scan)."""
+    return [i for i, text in enumerate(texts)
+            if len("".join(text.split())) < MIN_TEXT_CHARS and _largest_image(pdf[i])[0] >= MIN_IMAGE_SHARE]
+
+
+def _largest_image(page) -> tuple[float, float]:
+    """(share of the page its largest image covers, that image's resolution in dpi or 0 when unknown)."""
     import pypdfium2.raw as raw
 
-    out = []
-    for i, text in enumerate(texts):
-        if len("".join(text.split())) < MIN_TEXT_CHARS and any(True for _ in pdf[i].get_objects(
-                filter=[raw.FPDF_PAGEOBJ_IMAGE], max_depth=2)):
-            out.append(i)
-    return out
+    width, height = page.get_size()
+    best, dpi = 0.0, 0.0
+    for obj in page.get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE], max_depth=2):
+        left, bottom, right, top = obj.get_bounds()
+        area = (min(right, width) - max(left, 0)) * (min(top, height) - max(bottom, 0))
+        if area > best:
+            best, dpi = area, obj.get_metadata().horizontal_dpi
+    return best / max(width * height, 1.0), dpi
 
 
 def read_text(png: bytes, dpi: int) -> str:
@@ -78,14 +90,7 @@ def _render(page) -> tuple[bytes, int]:
     """The page as a grey PNG, at the resolution of its largest image, and that resolution."""
     import io
 
-    import pypdfium2.raw as raw
-
-    best, dpi = 0.0, 200.0
-    for obj in page.get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE], max_depth=2):
-        left, bottom, right, top = obj.get_bounds()
-        meta = obj.get_metadata()
-        if (right - left) * (top - bottom) > best and meta.horizontal_dpi > 0:
-            best, dpi = (right - left) * (top - bottom), meta.horizontal_dpi
+    dpi = _largest_image(page)[1] or 200.0
     dpi = min(max(dpi, DPI_RANGE[0]), DPI_RANGE[1])
     width, height = page.get_size()
     scale = min(dpi / 72, (MAX_PIXELS / max(width * height, 1.0)) ** 0.5)

@@ -63,13 +63,15 @@ def test_scanned_page_numbers_are_kept_and_marked(scan_doc):
     assert scan_doc.page_of(scan_doc.text.index("Issyk")) == 3
 
 
-def test_mixed_pdf_keeps_page_numbers_and_cites_the_scanned_page(tmp_path, settings, fake_embedder):
+@pytest.mark.parametrize("store", ["local", "milvus-lite"])
+def test_mixed_pdf_keeps_page_numbers_and_cites_the_scanned_page(store, tmp_path, settings, fake_embedder):
     """Page 2 is a scan between two text pages: its quote is cited as page 2, marked as read by OCR, in the
-    Answer, the chat's sources panel and the API's JSON; page 3's text is cited as page 3, not OCR."""
+    Answer, the chat's sources panel and the API's JSON, from either store; page 3's text is cited as page 3."""
     from qa.serve import schemas
     from qa.serve.api import answer_out
     from qa.serve.web import chat_markdown, sources_html
 
+    settings = settings.replace(store=str(tmp_path / "qa.db") if store == "milvus-lite" else "")
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "report.pdf").write_bytes(with_scans(TEXT, {1: scanned(TEXT, pages=[1])}))
@@ -140,3 +142,22 @@ def test_the_ocr_setting_is_checked(monkeypatch):
     assert Settings.from_env().ocr == "off"
     with pytest.raises(InputError, match="ocr must be auto or off"):
         Settings(ocr="tesseract")
+
+
+def test_a_title_page_with_a_small_logo_is_not_taken_for_a_scan():
+    import io
+
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf)
+    c.drawImage(ImageReader(Image.new("L", (200, 200), 90)), 72, 600, width=72, height=72)  # a one-inch logo
+    c.drawString(72, 500, "Annual Report")
+    c.showPage()
+    c.drawString(72, 700, "The institute measures the rivers of the region every spring.")
+    c.save()
+    doc = parse(buf.getvalue(), "report.pdf")
+    assert doc.ocr_pages == () and not doc.problems and doc.text.startswith("Annual Report")
+    assert doc.page_of(doc.text.index("rivers")) == 2
