@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test index model bench eval load scale peers chromium model-qwen lint clean readme
+.PHONY: run test index model bench bench-ocr eval load scale peers chromium tesseract model-qwen lint clean readme
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 model: $(STAMP)
 	$(QA) model --all
 
-index: model
+index: model tesseract
 	$(QA) index
 
 run: index
@@ -36,7 +36,14 @@ run: index
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: index chromium
+# OCR of scanned PDF pages (qa/ocr.py). Without root it only warns: scanned pages are then named, not read.
+tesseract:
+	@command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx eng || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null; } || \
+	  echo "warning: Tesseract is not installed; scanned PDF pages will not be read (apt-get install tesseract-ocr)"
+
+test: index chromium tesseract
 	$(PY) -m ruff check qa tests bench app.py
 	$(PY) -m pytest -q -ra
 
@@ -46,6 +53,11 @@ readme: $(STAMP)
 
 bench: index
 	$(PY) bench/bench.py
+
+# Tesseract beside RapidOCR (installed here for the comparison only; not a dependency) on scans of known text.
+bench-ocr: $(STAMP) tesseract
+	$(PY) -m pip install -q 'rapidocr==3.10.*' 'onnxruntime>=1.20,<2'
+	$(PY) bench/ocr.py
 
 # Locust, headless and bounded: 32 users extractive, then 8 generated, 60 s each, against one `qa serve`.
 load: index

@@ -50,6 +50,12 @@ class Citation:
     passage: int  # number of the retrieved passage the quote lies in
     title: str = ""
     page: int | None = None
+    ocr: bool = False  # the quote's page is a scan whose text was read by OCR
+
+    @property
+    def where(self) -> str:
+        """The page as the chat and the CLI name it: "page 3", "page 3 (OCR)", or "" without pages."""
+        return f"page {self.page}{' (OCR)' if self.ocr else ''}" if self.page else ""
 
 
 @dataclass(frozen=True)
@@ -230,7 +236,8 @@ class Verified:
 
 
 def cite(parts: list[tuple[str, Evidence, float]], page_of=None) -> Verified:
-    """Join (sentence, evidence, score) into text with [n] markers numbered by first appearance."""
+    """Join (sentence, evidence, score) into text with [n] markers numbered by first appearance.
+    `page_of(evidence)` gives (page, read by OCR) for documents with pages."""
     numbers: dict[tuple[str, int], int] = {}
     citations: list[Citation] = []
     out = []
@@ -238,8 +245,9 @@ def cite(parts: list[tuple[str, Evidence, float]], page_of=None) -> Verified:
         key = (ev.passage.doc_path, ev.start)
         if key not in numbers:
             numbers[key] = len(numbers) + 1
+            page, ocr = page_of(ev) if page_of else (None, False)
             citations.append(Citation(numbers[key], ev.passage.doc_path, ev.start, ev.end, ev.text, round(score, 3),
-                                      ev.passage.n, ev.passage.title, page_of(ev) if page_of else None))
+                                      ev.passage.n, ev.passage.title, page, ocr))
         body = sentence.rstrip()
         end = len(body.rstrip(".!?…\"'”’")) if body[-1:] in ".!?…\"'”’" else len(body)
         out.append(f"{body[:end]} [{numbers[key]}]{body[end:]}")

@@ -78,7 +78,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         print(answer.text)
     for c in answer.citations:
-        page = f", page {c.page}" if c.page else ""
+        page = f", {c.where}" if c.page else ""
         print(f"  [{c.n}] {_rel(c.doc_path)}:{c.start}-{c.end}{page} (support {c.score:.2f}): \"{c.quote}\"")
     for sentence in answer.dropped:
         print(f"  removed by verification (unsupported): {sentence}")

@@ -28,6 +28,7 @@ MODES = ("generated", "extractive")
 RUNTIMES = ("auto", "ctranslate2", "transformers")
 READINGS = ("sentences", "windows", "passages")
 PRECISIONS = ("auto", "float32", "bfloat16")  # the embedder's matrix products (qa.embedding.choose_precision)
+OCR_MODES = ("auto", "off")  # scanned PDF pages: read by Tesseract, or skipped
 K_RANGE = (1, 50)
 MAX_QUESTION_CHARS = 2000  # a question or search query
 MAX_UPLOAD_FILES = 20  # files in one upload to the API (the server sizes its body limit by it)
@@ -100,6 +101,9 @@ class Settings:
     max_total_mb: float = 2000.0
     max_unpacked_mb: float = 50.0  # a DOCX's zip members together, each PDF stream decompressed (bombs)
     max_text_mb: float = 10.0  # extracted text of one file, in millions of characters
+    # Scanned PDF pages (an image, next to no text layer): "auto" reads them with Tesseract when it is installed
+    # (qa/ocr.py), "off" indexes only the text layer and names the pages it skipped.
+    ocr: str = "auto"
     # Above this many chunks the index is approximate (HNSW); below it exact.
     approx_threshold: int = 50_000
     hnsw_ef_search: int = 512  # recall@10 0.98 at 200k synthetic vectors (128: 0.86); see bench
@@ -166,6 +170,7 @@ class Settings:
         _check_choice("runtime", self.runtime, RUNTIMES)
         _check_choice("reading", self.reading, READINGS)
         _check_choice("embed_precision", self.embed_precision, PRECISIONS)
+        _check_choice("ocr", self.ocr, OCR_MODES)
         if not K_RANGE[0] <= self.k <= K_RANGE[1]:
             raise InputError(f"k must be between {K_RANGE[0]} and {K_RANGE[1]}, not {self.k}")
         store_kind(self.store)

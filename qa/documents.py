@@ -1,7 +1,8 @@
 """Read files into Documents: plain text, Markdown, HTML, PDF and DOCX.
 
 A Document's `text` is the extracted text that every chunk and citation offset points into.
-PDF page boundaries are kept as offsets so a citation can name its page. This module only reads;
+PDF page boundaries are kept as offsets so a citation can name its page; a PDF's scanned pages are
+read by OCR (`ocr`), and the Document names them so a citation can say so. This module only reads;
 it never decides what is indexed (see `indexing`).
 
 `Limits` bound what a small file may expand into: the unpacked size of a DOCX's zip members, the
@@ -12,7 +13,9 @@ refused within seconds with one line naming the limit (a 1 MB DOCX can unpack to
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,16 +41,48 @@ def _too_much_text(name: str, chars: int, limits: Limits) -> DocumentError:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """How files are read beyond their format: OCR of scanned PDF pages ("auto": when Tesseract is installed;
+    "off"), the pages OCR'd at a time, and `on_page(done, total)` as each scanned page is finished."""
+
+    ocr: str = "auto"
+    threads: int = 1
+    on_page: Callable[[int, int], None] | None = None
+
+    @classmethod
+    def of(cls, settings: object, on_page: Callable[[int, int], None] | None = None) -> Reading:
+        return cls(settings.ocr, settings.threads, on_page)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
 class Document:
     path: str
     title: str
     text: str
     sha256: str
     pages: tuple[int, ...] = ()  # start offset of each page (PDF only)
+    ocr_pages: tuple[int, ...] = ()  # 1-based numbers of the pages whose text was read by OCR
+    problems: tuple[str, ...] = ()  # one line per page that could not be read (the rest is in `text`)
 
     def page_of(self, offset: int) -> int | None:
         """1-based page holding `offset`, or None for documents without pages."""
         return page_at(self.pages, offset)
+
+
+def pages_json(doc: Document) -> str:
+    """What the stores keep in their `pages` field: the page starts as a JSON list, as before OCR, or with
+    OCR'd pages `{"starts": [...], "ocr": [...]}`, so every existing index reads as it did."""
+    if not doc.ocr_pages:
+        return json.dumps(list(doc.pages))
+    return json.dumps({"starts": list(doc.pages), "ocr": list(doc.ocr_pages)})
+
+
+def pages_from_json(raw: str | None) -> tuple[list[int], list[int]]:
+    """(page starts, 1-based OCR'd pages) from a stored `pages` field."""
+    value = json.loads(raw or "[]")
+    if isinstance(value, dict):
+        return list(value.get("starts", [])), list(value.get("ocr", []))
+    return list(value), []
 
 
 def page_at(pages: tuple[int, ...] | list[int], offset: int) -> int | None:
@@ -299,10 +334,11 @@ def _guard_pdf(data: bytes, name: str, limits: Limits) -> tuple[int, str | None]
         raise DocumentError(f"{name}: unreadable PDF ({type(e).__name__}: {e})".splitlines()[0][:200]) from e
 
 
-def _pdf_pages(data: bytes, name: str, limits: Limits) -> list[str]:
+def _pdf_pages(data: bytes, name: str, limits: Limits, reading: Reading) -> tuple[list[str], list[int], list[str]]:
     """Each page's text, read by PDFium: it spaces words by their positions, where pypdf ran many PDFs' words
     together ("Thesefieldsallhave…", 81 run-on words per 1,000 in the Debian Policy PDF; PDFium 0) and was
-    5-10x slower (bench/RESULTS.md)."""
+    5-10x slower (bench/RESULTS.md). Scanned pages are read by OCR (see `ocr`): (texts, 1-based OCR'd pages,
+    one line per page or pages that could not be read)."""
     import pypdfium2 as pdfium
 
     try:
@@ -318,23 +354,58 @@ def _pdf_pages(data: bytes, name: str, limits: Limits) -> list[str]:
             chars += len(pages[-1])
             if chars > limits.text_chars:
                 raise _too_much_text(name, chars, limits)
+        return _ocr(pdf, pages, name, reading)
     finally:
         pdf.close()
-    return pages
 
 
-def _read_pdf(data: bytes, name: str, limits: Limits) -> tuple[str, tuple[int, ...], str | None]:
+def _ocr(pdf, pages: list[str], name: str, reading: Reading) -> tuple[list[str], list[int], list[str]]:
+    """`pages` with the scans' text read by OCR, where it can be: (texts, 1-based OCR'd pages, problems)."""
+    from . import ocr
+
+    scans = ocr.scans(pdf, pages)
+    if not scans:
+        return pages, [], []
+    why = "OCR is off (QA_OCR=off)" if reading.ocr == "off" else ocr.missing()
+    if why is not None:
+        if "".join(pages).strip():
+            return pages, [], [f"{name}, {_page_list(scans)}: scanned, not read; {why}"]
+        raise DocumentError(f"{name}: PDF has no text layer (scanned images?) and {why}")
+    read, failed = ocr.read_scans(pdf, scans, threads=reading.threads, on_page=reading.on_page)
+    for i, text in read.items():
+        pages[i] = text
+    problems = [f"{name}, page {i + 1}: {why}; the other pages are indexed" for i, why in failed.items()]
+    if not "".join(pages).strip():
+        raise DocumentError(f"{name}: no text found, not even by OCR of its {len(scans)} scanned page(s) "
+                            f"(page {min(failed) + 1}: {failed[min(failed)]})")
+    return pages, sorted(i + 1 for i in read), problems
+
+
+def _page_list(pages: list[int]) -> str:
+    """0-based page numbers as 1-based ranges: "page 3", "pages 1-4, 7"."""
+    runs: list[list[int]] = []
+    for p in pages:
+        if runs and p == runs[-1][1] + 1:
+            runs[-1][1] = p
+        else:
+            runs.append([p, p])
+    spans = ", ".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs)
+    return f"page{'s' * (len(pages) > 1)} {spans}"
+
+
+def _read_pdf(data: bytes, name: str, limits: Limits, reading: Reading) -> tuple[str, tuple[int, ...], str | None,
+                                                                                 list[int], list[str]]:
     _, meta_title = _guard_pdf(data, name, limits)
-    pages_text = _pdf_pages(data, name, limits)
+    pages_text, ocr_pages, problems = _pdf_pages(data, name, limits, reading)
     if not "".join(pages_text).strip():
-        raise DocumentError(f"{name}: PDF has no text layer (scanned images?); run OCR first")
+        raise DocumentError(f"{name}: PDF has no text layer and no scanned pages (empty pages?)")
     pages_text = [_SECTION.sub(r"\1\n", _LEADER.sub(" ", p)) for p in strip_running_lines(pages_text)]
     starts, parts, pos = [], [], 0
     for t in pages_text:
         starts.append(pos)
         parts.append(t)
         pos += len(t) + 2
-    return "\n\n".join(parts), tuple(starts), meta_title
+    return "\n\n".join(parts), tuple(starts), meta_title, ocr_pages, problems
 
 
 def _check_zip(data: bytes, name: str, limits: Limits) -> None:
@@ -396,18 +467,21 @@ def _docx_text(d) -> str:
     return "".join(out)
 
 
-def parse(data: bytes, path: str, limits: Limits = Limits()) -> Document:  # noqa: B008 (frozen, immutable)
+def parse(data: bytes, path: str, limits: Limits = Limits(), reading: Reading = Reading()  # noqa: B008 (frozen)
+          ) -> Document:
     """Parse the bytes of the file at `path` (its suffix picks the format) into a Document."""
     name = Path(path).name
     suffix = Path(path).suffix.lower()
     pages: tuple[int, ...] = ()
+    ocr_pages: list[int] = []
+    problems: list[str] = []
     title: str | None = None
     if suffix in TEXT_SUFFIXES:
         text = decode_text(data, name)
     elif suffix in (".html", ".htm"):
         text, title = _read_html(data, name)
     elif suffix == ".pdf":
-        text, pages, title = _read_pdf(data, name, limits)
+        text, pages, title, ocr_pages, problems = _read_pdf(data, name, limits, reading)
     elif suffix == ".docx":
         text, title = _read_docx(data, name, limits)
     else:
@@ -415,14 +489,15 @@ def parse(data: bytes, path: str, limits: Limits = Limits()) -> Document:  # noq
     if len(text) > limits.text_chars:
         raise _too_much_text(name, len(text), limits)
     return Document(path=path, title=title or _title_from_text(text, Path(path).stem), text=text,
-                    sha256=sha256_bytes(data), pages=pages)
+                    sha256=sha256_bytes(data), pages=pages, ocr_pages=tuple(ocr_pages), problems=tuple(problems))
 
 
-def read_document(path: Path, limits: Limits = Limits()) -> Document:  # noqa: B008 (frozen, immutable)
+def read_document(path: Path, limits: Limits = Limits(), reading: Reading = Reading()  # noqa: B008 (frozen)
+                  ) -> Document:
     try:
         data = path.read_bytes()
     except FileNotFoundError as e:
         raise DocumentError(f"{path.name}: vanished before it could be read") from e
     except OSError as e:
         raise DocumentError(f"{path.name}: cannot read ({e.strerror})") from e
-    return parse(data, str(path), limits)
+    return parse(data, str(path), limits, reading)

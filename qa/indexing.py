@@ -3,7 +3,8 @@
 Every run writes through the store's `Writer` (`store.open_writer`), which publishes a new version atomically.
 Unchanged files (same size and mtime, or same content hash) cost nothing; content already indexed
 under another name is stored once; files that vanished leave both the vector and keyword index.
-A bad file gets one line in `IndexStats.errors` and the rest are indexed.
+A bad file gets one line in `IndexStats.errors` and the rest are indexed; so does a PDF page that could
+not be read ("scan.pdf, page 3: …"), and the rest of its file is indexed.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ import numpy as np
 
 from .chunking import chunk_text
 from .config import Settings
-from .documents import SUFFIXES, Document, Limits, parse, sha256_bytes
+from .documents import SUFFIXES, Document, Limits, Reading, parse, sha256_bytes
 from .embedding import Embedder, settings_embedder
 from .errors import DocumentError, InputError
 from .store import Writer, open_writer
 
 log = logging.getLogger(__name__)
 FLUSH_CHUNKS = 256
-Progress = Callable[[int, int, int, float], None]  # files done, files total, chunks embedded, chunks/s
+# (files done, files total, chunks embedded, chunks/s[, note]): while a scanned PDF is read, files done is fractional
+# (2.5: half of the third file's scanned pages) and the note names the page ("scan.pdf: OCR page 3 of 6").
+Progress = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class _Run:
     deferred: dict[str, list[dict]] = field(default_factory=dict)  # sha -> files with that content, for Ray
     written: list[Document] = field(default_factory=list)  # documents written on the Ray path
     dim: int = 0  # their vectors' dimension
+    on_page: Callable[[int, int], None] | None = None  # progress of the file being read, per scanned page
     _embedder: Embedder | None = None
 
     def queued(self, sha: str) -> bool:
@@ -143,7 +147,9 @@ def _ingest(run: _Run, key: str, path: Path, size_limit: int, budget: list[int])
                                                      "mtime": info.st_mtime_ns, "prev": bool(prev)})
             return "deferred"
         if not (w.known(sha) or run.queued(sha)):
-            run.queue(parse(data, key, Limits.of(run.settings)))
+            doc = parse(data, key, Limits.of(run.settings), Reading.of(run.settings, run.on_page))
+            run.errors.extend(doc.problems)  # pages that could not be read; the rest of the file is indexed
+            run.queue(doc)
     except FileNotFoundError:
         run.errors.append(f"{name}: vanished during indexing")
         return "failed"
@@ -199,6 +205,7 @@ def _sync(paths, action: str, run: _Run, progress, t0: float) -> IndexStats:
         bar = _bar(progress, len(found))
         counts["deferred"] = 0
         for i, (key, path) in enumerate(found.items(), 1):
+            run.on_page = _page_progress(bar, i, len(found), Path(key).name, run, t0) if bar else None
             counts[_ingest(run, key, path, int(s.max_file_mb * 1e6), budget)] += 1
             if i == len(found):
                 run.flush()  # before the last progress update, so it counts every chunk
@@ -244,6 +251,7 @@ def _on_ray(run: _Run, counts: dict, bar: Progress | None, done: int, total: int
             run.errors.append(error)
             counts["failed"] += len(files)
         else:
+            run.errors.extend(doc.problems)
             batch.append((doc, chunks))
             vectors.append(vecs)
             if sum(len(c) for _, c in batch) >= FLUSH_CHUNKS:
@@ -271,6 +279,14 @@ def _write(run: _Run, batch: list, vectors: list) -> None:
         vectors.clear()
 
 
+def _page_progress(bar: Progress, i: int, total: int, name: str, run: _Run, t0: float) -> Callable[[int, int], None]:
+    """Progress within the i-th file, one call per scanned page read."""
+    def on_page(done: int, pages: int) -> None:
+        rate = run.embedded / max(time.perf_counter() - t0, 1e-9)
+        bar(i - 1 + done / max(pages, 1), total, run.embedded, rate, f"{name}: OCR page {done} of {pages}")
+    return on_page
+
+
 def _bar(progress: Progress | bool, total: int) -> Progress | None:
     if callable(progress):
         return progress
@@ -280,9 +296,12 @@ def _bar(progress: Progress | bool, total: int) -> Progress | None:
 
     bar = tqdm(total=total, unit="file", dynamic_ncols=True)
 
-    def update(done: int, _total: int, chunks: int, rate: float) -> None:
+    def update(done: float, _total: int, chunks: int, rate: float, note: str = "") -> None:
+        bar.set_description_str(note)  # a scanned page being read; the bar itself counts whole files
+        if note:
+            return
         bar.set_postfix(chunks=chunks, chunks_per_s=f"{rate:.0f}", refresh=False)
-        bar.update(done - bar.n)
+        bar.update(int(done) - bar.n)
         if done == total:
             bar.close()
 

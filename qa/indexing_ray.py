@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 
@@ -49,16 +49,16 @@ def _init(address: str | None, settings: Settings) -> int:
     return max(1, int(ray.available_resources().get("CPU", 1)))
 
 
-def _parse(row: dict, limits: tuple[int, int], chunk_chars: int, overlap: int) -> dict:
-    """Read and parse one file and chunk it (runs in a Ray worker)."""
+def _parse(row: dict, limits: tuple[int, int], chunk_chars: int, overlap: int, ocr: str) -> dict:
+    """Read and parse one file and chunk it (runs in a Ray worker; scanned pages are OCR'd one at a time)."""
     from .chunking import chunk_text
-    from .documents import Limits, read_document
+    from .documents import Limits, Reading, read_document
 
     try:
-        doc = read_document(__import__("pathlib").Path(row["path"]), Limits(*limits))
+        doc = read_document(__import__("pathlib").Path(row["path"]), Limits(*limits), Reading(ocr))
     except QAError as e:
         return {**row, "error": str(e), "doc": "", "chunks": ""}
-    doc = Document(row["key"], doc.title, doc.text, doc.sha256, doc.pages)
+    doc = replace(doc, path=row["key"])
     chunks = chunk_text(doc.text, size=chunk_chars, overlap=overlap)
     return {**row, "error": "", "doc": json.dumps(asdict(doc)), "chunks": json.dumps([asdict(c) for c in chunks])}
 
@@ -101,7 +101,8 @@ def parse_and_embed(items: list[dict], settings: Settings, address: str | None
     limits = Limits.of(settings)
     ds = ray.data.from_items(items, override_num_blocks=min(len(items), actors * 4))
     ds = ds.map(_parse, fn_kwargs={"limits": (limits.unpacked_bytes, limits.text_chars),
-                                   "chunk_chars": settings.chunk_chars, "overlap": settings.chunk_overlap_sentences})
+                                   "chunk_chars": settings.chunk_chars, "overlap": settings.chunk_overlap_sentences,
+                                   "ocr": settings.ocr})
     ds = ds.map_batches(_Embed, fn_constructor_kwargs={"name": settings.embedder, "batch": settings.embed_batch,
                                                        "threads": max(1, settings.threads // actors),
                                                        "precision": settings.embed_precision},
@@ -113,7 +114,7 @@ def parse_and_embed(items: list[dict], settings: Settings, address: str | None
             yield item, None, [], None, row["error"]
             continue
         d = json.loads(row["doc"])
-        doc = Document(d["path"], d["title"], d["text"], d["sha256"], tuple(d["pages"]))
+        doc = Document(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
         chunks = [Chunk(**c) for c in json.loads(row["chunks"])]
         vecs = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(chunks), int(row["dim"]))
         yield item, doc, chunks, vecs, ""

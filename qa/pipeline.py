@@ -378,10 +378,13 @@ def _timed(pieces: Iterator[str], timings: dict[str, float], t1: float) -> Itera
 
 
 def _page_of(store: Reader):
-    def page(ev: Evidence) -> int | None:
+    def page(ev: Evidence) -> tuple[int | None, bool]:
+        """The evidence's 1-based page (None without pages), and whether OCR read that page."""
         if not ev.passage.doc_sha256:
-            return None
-        return page_at(store.document_pages(ev.passage.doc_sha256), ev.start)
+            return None, False
+        starts, ocr = store.document_pages(ev.passage.doc_sha256)
+        n = page_at(starts, ev.start)
+        return n, n in ocr
     return page
 
 

@@ -1,5 +1,6 @@
 """Write small test files by hand: valid PDFs (lines of text per page, split on "\\n", or no text at
-all), and a DOCX decompression bomb."""
+all), scans of a PDF (its pages rendered to images, put in a PDF with no text layer), and a DOCX
+decompression bomb."""
 
 from __future__ import annotations
 
@@ -37,6 +38,64 @@ def make_pdf(pages: list[str], *, break_xref: bool = False, pad: int = 0) -> byt
     out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref + (3 if break_xref else 0)}\n%%EOF\n"\
         .encode()
     return bytes(out)
+
+
+def scanned(pdf: bytes, *, dpi: int = 200, pages: list[int] | None = None, noise: float = 0.0,
+            skew: float = 0.0) -> bytes:
+    """An image-only PDF of `pdf`'s pages (0-based `pages`, default all), as a scanner makes one: each page
+    rendered at `dpi` in grey, JPEG-compressed. `noise` (standard deviation, grey levels) and `skew` (degrees)
+    make a worse scan."""
+    import io
+
+    import numpy as np
+    import pypdfium2 as pdfium
+    from PIL import Image
+
+    doc = pdfium.PdfDocument(pdf)
+    rng = np.random.default_rng(0)
+    images = []
+    for i in pages if pages is not None else range(len(doc)):
+        image = doc[i].render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+        if skew:
+            image = image.rotate(skew, resample=Image.Resampling.BICUBIC, expand=False, fillcolor=255)
+        if noise:
+            grey = np.asarray(image, dtype=np.float32) + rng.normal(0, noise, (image.height, image.width))
+            image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+        images.append(image)
+    doc.close()
+    out = io.BytesIO()
+    images[0].save(out, "PDF", save_all=True, append_images=images[1:], resolution=dpi)
+    return out.getvalue()
+
+
+def damaged(pdf: bytes) -> bytes:
+    """`pdf` with every image stream's data zeroed after its first two bytes (lengths and offsets unchanged): a
+    scan whose image cannot be decoded, which PDFium draws as nothing."""
+    import re
+
+    out = bytearray(pdf)
+    for m in re.finditer(rb"/Subtype\s*/Image[^>]*>>\s*stream\r?\n", pdf):
+        end = pdf.index(b"endstream", m.end())
+        out[m.end() + 2:end] = bytes(end - m.end() - 2)
+    return bytes(out)
+
+
+def with_scans(pdf: bytes, scans: dict[int, bytes]) -> bytes:
+    """`pdf` with some pages replaced: {0-based page: a one-page PDF (a scan) that takes its place}."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    src = pdfium.PdfDocument(pdf)
+    out = pdfium.PdfDocument.new()
+    for i in range(len(src)):
+        if i in scans:
+            out.import_pages(pdfium.PdfDocument(scans[i]), [0])
+        else:
+            out.import_pages(src, [i])
+    buf = io.BytesIO()
+    out.save(buf)
+    return buf.getvalue()
 
 
 def docx_bomb(megabytes: int = 400) -> bytes:

@@ -53,6 +53,7 @@ class CitationOut(BaseModel):
     end: int
     quote: str = Field(description="exactly the document's text between start and end")
     page: int | None = None
+    ocr: bool = Field(False, description="the quote's page is a scan whose text was read by OCR")
     score: float = Field(description="how well the quote supports its sentence, 0..1")
     passage: int = Field(description="number of the retrieved passage that holds the quote")
 

@@ -71,7 +71,7 @@ def sources_html(answer: Answer | None) -> str:
         a, b = c.start - p.start, c.end - p.start
         body = (html.escape(p.text[:a]) + f"<mark>{html.escape(p.text[a:b])}</mark>" + html.escape(p.text[b:])
                 if 0 <= a <= b <= len(p.text) and p.text[a:b] == c.quote else f"<mark>{html.escape(c.quote)}</mark>")
-        page = f", page {c.page}" if c.page else ""
+        page = f", {c.where}" if c.page else ""
         short = c.quote if len(c.quote) <= 90 else c.quote[:87] + "…"
         parts.append(f"<details class='citation' id='cite-{c.n}'><summary>[{c.n}] "
                      f"{html.escape(c.title or _name(c.doc_path))} — “{html.escape(short)}”</summary>"
@@ -101,6 +101,10 @@ def linked_text(text: str) -> str:
                    for p in parts)
 
 
+def _page_mark(c) -> str:
+    return escape_markdown(f", p. {c.page}{' (OCR)' if c.ocr else ''}") if c.page else ""
+
+
 def chat_markdown(answer: Answer) -> str:
     """The answer for the chat: [n] link to the sources panel; cited quotes (or closest passage) below."""
     text = linked_text(answer.text)
@@ -109,7 +113,7 @@ def chat_markdown(answer: Answer) -> str:
             p = answer.passages[0]
             text += f"\n\n> Closest passage ({escape_markdown(_name(p.doc_path))}): {escape_markdown(p.text[:200])}…"
         return text
-    quotes = [f"> **[{c.n}]** {escape_markdown(_name(c.doc_path))}{f', p. {c.page}' if c.page else ''}: "
+    quotes = [f"> **[{c.n}]** {escape_markdown(_name(c.doc_path))}{_page_mark(c)}: "
               f"“{escape_markdown(c.quote)}”" for c in answer.citations]
     return text + "\n\n" + "\n>\n".join(quotes)
 
@@ -203,7 +207,7 @@ class ChatApp:
         try:
             result = service.upload_documents(
                 [(Path(f).name, Path(f)) for f in files], settings=self.settings,
-                progress=lambda d, t, c, r: progress(d / max(t, 1), desc=f"{c} chunks, {r:.0f}/s"))
+                progress=lambda d, t, c, r, note="": progress(d / max(t, 1), desc=note or f"{c} chunks, {r:.0f}/s"))
         except QAError as e:
             raise gr.Error(str(e)) from e
         return (result.message(), *self.refresh(picked))

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..documents import pages_from_json, pages_json
 from ..errors import IndexStoreError
 from ..text import content_words
 from .base import Backend, ChunkRow, register, rrf
@@ -219,13 +220,13 @@ class Store:
             row = self._conn.execute("SELECT text, pages FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
         if row is None:
             raise IndexStoreError(f"document {sha256[:12]} is not in the index")
-        return row[0], json.loads(row[1])
+        return row[0], pages_from_json(row[1])[0]
 
-    def document_pages(self, sha256: str) -> list[int]:
-        """Page start offsets of a document (empty for documents without pages)."""
+    def document_pages(self, sha256: str) -> tuple[list[int], list[int]]:
+        """A document's page start offsets and its 1-based pages read by OCR (both empty without pages)."""
         with self._lock:
             row = self._conn.execute("SELECT pages FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
-        return json.loads(row[0]) if row else []
+        return pages_from_json(row[0] if row else None)
 
     def documents(self) -> list[dict]:
         with self._lock:
@@ -332,7 +333,7 @@ class LocalWriter:
         row = 0
         for doc, chunks in docs:
             self.conn.execute("INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?)",
-                              (doc.sha256, doc.title, doc.text, json.dumps(list(doc.pages)), len(chunks), now))
+                              (doc.sha256, doc.title, doc.text, pages_json(doc), len(chunks), now))
             self.conn.executemany(
                 "INSERT INTO chunks(sha256, ord, start, end, title, text, vector) VALUES (?,?,?,?,?,?,?)",
                 [(doc.sha256, i, c.start, c.end, doc.title, c.text, vectors[row + i].tobytes())

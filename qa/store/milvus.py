@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..documents import pages_from_json, pages_json
 from ..errors import IndexStoreError
 from .base import RRF_K, Backend, ChunkRow, register
 
@@ -246,11 +247,11 @@ class MilvusStore:
                        key=lambda r: r["part"])
         if not parts:
             raise IndexStoreError(f"document {sha256[:12]} is not in the index")
-        return "".join(p["text"] for p in parts), self.document_pages(sha256)
+        return "".join(p["text"] for p in parts), self.document_pages(sha256)[0]
 
-    def document_pages(self, sha256: str) -> list[int]:
+    def document_pages(self, sha256: str) -> tuple[list[int], list[int]]:
         rows = self.cols.query("documents", f"sha256 == {_lit(sha256)}", ["pages"])
-        return json.loads(rows[0]["pages"]) if rows else []
+        return pages_from_json(rows[0]["pages"] if rows else None)
 
     def documents(self) -> list[dict]:
         files = list(latest_files(self.cols.scan("files", 'path != ""', ["path", "sha256", "size", "mtime_ns"]))
@@ -323,7 +324,7 @@ class MilvusWriter:
 
     def write(self, docs: list, vectors: np.ndarray, now: float) -> None:
         self.cols.ensure(dim=int(vectors.shape[1]))
-        record = [{"sha256": d.sha256, "title": d.title[:1000], "pages": json.dumps(list(d.pages)), "_v": _V,
+        record = [{"sha256": d.sha256, "title": d.title[:1000], "pages": pages_json(d), "_v": _V,
                    "n_chunks": len(cs), "indexed_at": now} for d, cs in docs]
         self.cols.upsert("documents", [{**r, "done": False} for r in record])  # chunks going in: not yet done
         self.cols.upsert("doctext", [{"id": f"{d.sha256}:{i}", "sha256": d.sha256, "part": i, "_v": _V,
