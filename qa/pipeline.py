@@ -38,7 +38,7 @@ from .context import Reading, read
 from .documents import page_at
 from .embedding import Embedder, settings_embedder
 from .errors import InputError, QAError
-from .generation import Generator, settings_generator
+from .generation import Generator, NotFoundProbe, settings_generator
 from .prompting import build_judge_messages, build_messages, build_span_messages, is_not_found
 from .retrieval import Passage, retrieve
 from .store import Reader, open_reader
@@ -117,6 +117,20 @@ def usable_generator(generator: Generator | None, s: Settings) -> Generator | No
         return None
 
 
+def judged(choice: Choice, s: Settings) -> bool:
+    """A one-fact question whose best sentence scores under `judge_below`: the model decides if it is answered."""
+    return not choice.several and choice.confidence < s.judge_below
+
+
+def fold_probe(choice: Choice, gen: Generator | None, s: Settings) -> NotFoundProbe | None:
+    """The judge folded into the draft (`judge_fold`, on runtimes that can): the draft's own first-token
+    probability of NOT FOUND decides, read from the pass that writes it, instead of a second prompt.
+    Measured on the tuning halves (bench/judge_fold.py): as good a separation as the judge's p(yes)."""
+    if not (s.judge_fold and judged(choice, s) and getattr(gen, "folds_judge", False)):
+        return None
+    return NotFoundProbe(s.judge_max_not)
+
+
 def judge(question: str, reading: Reading, choice: Choice, gen: Generator | None, s: Settings,
           timings: dict[str, float]) -> str:
     """A refusal reason when the model judges that the evidence does not state the answer, else "".
@@ -124,7 +138,7 @@ def judge(question: str, reading: Reading, choice: Choice, gen: Generator | None
     Only one-fact questions whose best sentence scores under `judge_below` are judged: SQuAD 2.0's
     adversarial questions reuse a paragraph's words for something it never states, which the scores
     cannot see; the model, asked "do the sources state the answer?", often can."""
-    if choice.several or choice.confidence >= s.judge_below or s.judge_min_yes <= 0:
+    if not judged(choice, s) or s.judge_min_yes <= 0:
         return ""
     if not hasattr(gen, "p_yes"):  # no model, or a generator written before the protocol had the judge
         return ""
@@ -143,12 +157,15 @@ def judge(question: str, reading: Reading, choice: Choice, gen: Generator | None
 
 
 def compose(question: str, reading: Reading, choice: Choice, gen: Generator, s: Settings,
-            timings: dict[str, float]) -> Iterator[str]:
+            timings: dict[str, float], probe: NotFoundProbe | None = None) -> Iterator[str]:
     """The model's draft, piece by piece, written from the windows of evidence it reads."""
     budget = s.max_new_tokens_many if choice.several else s.max_new_tokens
     messages = build_messages(question, reading.texts)
     timings["prompt_chars"] = float(len(messages[-1]["content"]))
-    yield from gen.stream(messages, max_new_tokens=budget)
+    if probe is None:
+        yield from gen.stream(messages, max_new_tokens=budget)
+    else:
+        yield from gen.stream(messages, max_new_tokens=budget, probe=probe)
 
 
 def _extract(r: Retrieved, choice: Choice, s: Settings,
@@ -233,7 +250,7 @@ def _widen(sentence: str, start: int, end: int) -> str:
 
 def generate_verified(question: str, r: Retrieved, choice: Choice, emb: Embedder, s: Settings, draft: Draft,
                       gen: Generator | None, page_of, timings: dict[str, float], t0: float,
-                      reading: Reading | None = None) -> Iterator[str]:
+                      reading: Reading | None = None, probe: NotFoundProbe | None = None) -> Iterator[str]:
     """Compose and verify: yield the answer's new verified text each time a sentence passes."""
     if gen is None:  # no model: the draft never ran, and `conclude` quotes the best sentence
         return
@@ -241,7 +258,7 @@ def generate_verified(question: str, r: Retrieved, choice: Choice, emb: Embedder
     shown = ""
     try:
         reading = reading or read(r, choice, s)
-        pieces = _timed(compose(question, reading, choice, gen, s, timings), timings, t1)
+        pieces = _timed(compose(question, reading, choice, gen, s, timings, probe), timings, t1)
         # a window's neighbours are as much on topic as its chosen sentence
         for _ in verify_stream(pieces, replace(r, scores=reading.scores), emb, s, choice, draft):
             text = cite(draft.kept, page_of).text
@@ -343,11 +360,16 @@ def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: E
     else:
         gen = usable_generator(generator, s)
         reading = read(r, choice, s)  # what the judge and the draft both read
-        if reason := judge(question, reading, choice, gen, s, timings):
+        probe = fold_probe(choice, gen, s)
+        if probe is None and (reason := judge(question, reading, choice, gen, s, timings)):
             used = "refused"
         else:
-            yield from generate_verified(question, r, choice, emb, s, draft, gen, page_of, timings, t0, reading)
+            yield from generate_verified(question, r, choice, emb, s, draft, gen, page_of, timings, t0, reading,
+                                         probe)
             used, reason = conclude(draft, choice, s)
+            if probe is not None and probe.stopped:
+                used, reason = "refused", (f"the model's draft would begin NOT FOUND (p {probe.p:.2f} > "
+                                           f"{s.judge_max_not})")
     timings["total"] = time.perf_counter() - t0
     if used == "refused":
         answer = Answer(asked, REFUSAL, True, [], r.passages, timings, used, round(choice.confidence, 3), reason,

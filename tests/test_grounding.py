@@ -503,6 +503,36 @@ def test_model_judge_refuses_a_doubtful_one_fact_question_before_generating(buil
     assert not c.abstained and confident.judged == []  # a confident pick is never judged
 
 
+def test_the_judge_folded_into_the_draft_refuses_from_its_first_token(built, fake_embedder):
+    """A runtime that reads the draft's first token (`folds_judge`) is not asked the judge's second prompt: the
+    draft's own p(NOT FOUND first) decides, and a draft that would begin NOT FOUND is stopped and refused."""
+    class Folding(FakeGenerator):
+        folds_judge = True
+
+        def __init__(self, reply: str, p_not: float) -> None:
+            super().__init__(reply, yes=0.0)  # the separate judge would refuse: it must not be asked
+            self.p_not = p_not
+
+        def stream(self, messages, *, max_new_tokens=80, probe=None):
+            if probe is not None:
+                probe.p = self.p_not
+                if probe.stopped:
+                    return
+            yield from super().stream(messages, max_new_tokens=max_new_tokens)
+
+    doubtful = built.replace(judge_below=1.01, judge_max_not=0.14)
+    unsure = Folding("The treaty was signed on 17 June 2025.", p_not=0.6)
+    a = ask("When was the treaty signed?", settings=doubtful, embedder=fake_embedder, generator=unsure)
+    assert a.abstained and "draft would begin NOT FOUND (p 0.60 > 0.14)" in a.reason and unsure.judged == []
+    sure = Folding("The treaty was signed on 17 June 2025.", p_not=0.02)
+    b = ask("When was the treaty signed?", settings=doubtful, embedder=fake_embedder, generator=sure)
+    assert not b.abstained and b.mode == "generated" and sure.judged == []
+    off = Folding("The treaty was signed on 17 June 2025.", p_not=0.6)  # judge_fold off: the second prompt
+    c = ask("When was the treaty signed?", settings=doubtful.replace(judge_fold=False), embedder=fake_embedder,
+            generator=off)
+    assert c.abstained and "p(yes) 0.00" in c.reason and len(off.judged) == 1
+
+
 def test_a_generator_that_cannot_judge_leaves_the_decision_to_the_rules(built, fake_embedder):
     from qa.errors import ModelError
 

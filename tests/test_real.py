@@ -1,5 +1,6 @@
 """Integration: the packaged MiniLM, the Qwen and SmolLM2 GGUFs on CTranslate2, real FAISS and SQLite on disk."""
 
+import contextlib
 import re
 
 import pytest
@@ -306,3 +307,57 @@ def test_the_model_judges_whether_the_sentences_state_the_answer(real_settings):
             qwen.p_yes(build_judge_messages(missing, sentences))
     light = load_generator("smollm2-135m", cache_dir=real_settings.cache_dir, threads=2, runtime="transformers")
     assert 0.0 < light.p_yes(build_judge_messages("When was the treaty signed?", treaty)) < 1.0  # same two words
+
+
+def test_drafts_in_flight_are_decoded_together_and_read_as_alone(real_settings):
+    """Requests waiting while the model is busy share one batch (those with the same static prompt); each
+    row streams its own tokens (rows of one length exactly as when asked alone); a reader gone away stops
+    only its own row."""
+    import queue
+
+    from qa.generation import load_generator
+    from qa.generation.ctranslate2 import _Batcher, _Request
+    from qa.prompting import build_messages
+
+    gen = load_generator("smollm2-135m", cache_dir=real_settings.cache_dir, threads=2, runtime="ctranslate2")
+    ev = ["The Amu Darya river flows into the Aral Sea.", "The Syr Darya rises in the Tian Shan mountains."]
+    asks = [build_messages(q, ev) for q in ("Where does the Amu Darya flow?", "Where does the Syr Darya rise?",
+                                            "Which river rises in the Tian Shan mountains of Asia?")]
+    alone = ["".join(gen.stream(m, max_new_tokens=24)) for m in asks[:2]]
+    batcher = _Batcher(gen, start=False)  # nothing decodes until the test says so: the model is "busy"
+
+    def text(r: _Request) -> str:
+        ids = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                ids.append(r.out.get_nowait())
+        return gen.tokenizer.decode(ids, skip_special_tokens=True)
+
+    rows = [_Request(*gen.prompt_tokens(m), 24) for m in asks[:2]]
+    assert len(rows[0].tokens) == len(rows[1].tokens)  # no padding: the same arithmetic as alone
+    other = _Request(None, gen.prompt_tokens([{"role": "user", "content": "Hello"}])[1], 8)  # no shared prefix
+    for r in (rows[0], other, rows[1]):
+        batcher.submit(r)
+    batch = batcher._take()
+    assert batch == rows and batcher.pending.get_nowait() is other  # one batch per static prompt
+    batcher._decode(batch)
+    assert [text(r) for r in rows] == alone and "Amu" in alone[0] and "Syr" in alone[1]
+
+    first, gone = _Request(*gen.prompt_tokens(asks[0]), 24), _Request(*gen.prompt_tokens(asks[2]), 24)
+    gone.closed = True  # its reader went away before the model was free
+    batcher._decode([first, gone])
+    assert "Amu Darya" in text(first) and text(gone) == ""
+
+
+def test_the_draft_reads_its_own_first_token_probability_of_not_found(real_settings):
+    """The judge folded into the draft: p(first token starts NOT FOUND) comes from the pass that writes it."""
+    from qa.generation import NotFoundProbe, load_generator
+    from qa.prompting import build_messages
+
+    gen = load_generator("smollm2-135m", cache_dir=real_settings.cache_dir, threads=2, runtime="ctranslate2")
+    msgs = build_messages("Where does the Amu Darya flow?", ["The Amu Darya river flows into the Aral Sea."])
+    alone = "".join(gen.stream(msgs, max_new_tokens=16))
+    keep = NotFoundProbe(stop_above=1.0)
+    assert "".join(gen.stream(msgs, max_new_tokens=16, probe=keep)) == alone and 0.0 <= keep.p < 1.0
+    stop = NotFoundProbe(stop_above=-1.0)  # any probability is above it: the draft stops before its first token
+    assert "".join(gen.stream(msgs, max_new_tokens=16, probe=stop)) == "" and stop.p == keep.p

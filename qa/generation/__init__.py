@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,17 +23,31 @@ from .models import PRESETS, Preset, installed_presets
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["PRESETS", "RUNTIMES", "YES_NO", "Generator", "Preset", "get_generator", "installed_presets",
-           "load_generator", "settings_generator", "word_ids", "yes_share"]
+__all__ = ["PRESETS", "RUNTIMES", "YES_NO", "Generator", "NotFoundProbe", "Preset", "get_generator",
+           "installed_presets", "load_generator", "settings_generator", "word_ids", "yes_share"]
 log = logging.getLogger(__name__)
 LOADED: set[str] = set()  # sources loaded in this process (for health reports)
+
+
+@dataclass
+class NotFoundProbe:
+    """The judge folded into the draft: the probability that the draft's first token starts NOT FOUND, read
+    from the same forward pass that writes it; the draft stops there when it is above `stop_above`."""
+
+    stop_above: float
+    p: float | None = None  # filled in at the draft's first token
+
+    @property
+    def stopped(self) -> bool:
+        return self.p is not None and self.p > self.stop_above
 
 
 class Generator(Protocol):
     name: str
 
-    def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80) -> Iterator[str]:
-        """Yield the reply to a chat, piece by piece."""
+    def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80,
+               probe: NotFoundProbe | None = None) -> Iterator[str]:
+        """Yield the reply to a chat, piece by piece (a runtime that can read `probe` sets `folds_judge`)."""
         ...
 
     def p_yes(self, messages: list[dict[str, str]]) -> float:

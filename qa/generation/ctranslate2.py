@@ -16,17 +16,23 @@ Two CPU settings, both measured side by side on this 2-core machine (bench/RESUL
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ..cpu import cpu_flags
 from ..errors import ModelError
-from . import YES_NO, word_ids, yes_share
+from ..prompting import NOT_FOUND
+from . import YES_NO, NotFoundProbe, word_ids, yes_share
 from .models import hf_to_ct2, quiet_tokenizer, resolve
 
 SMALL_MODEL_BYTES = 512 << 20
+MAX_BATCH = 8  # drafts decoded together at most
 _AVX512 = {"avx512f", "avx512bw", "avx512dq", "avx512vl"}  # what CTranslate2's AVX-512 kernels need
 
 
@@ -45,6 +51,7 @@ def threads_for(folder: Path, threads: int) -> int:
 
 class CT2Generator:
     runtime = "ctranslate2"
+    folds_judge = True  # reads a NotFoundProbe from the draft's first token
 
     def __init__(self, source: str, *, cache_dir: Path, threads: int,
                  report: Callable[[str], None] = lambda _: None) -> None:
@@ -70,6 +77,8 @@ class CT2Generator:
         self._end = [t for t in {self.tokenizer.eos_token, "<|im_end|>", "<|endoftext|>"}
                      if t and self.tokenizer.convert_tokens_to_ids(t) != self.tokenizer.unk_token_id]
         self._lock = threading.Lock()
+        self._batcher = _Batcher(self)
+        self.not_id = self.tokenizer.encode(NOT_FOUND, add_special_tokens=False)[0]  # the first token of NOT FOUND
         self._yes, self._no = (word_ids(self.tokenizer, words) for words in YES_NO)
 
     def _tokens(self, messages: list[dict[str, str]], generation_prompt: bool) -> list[str]:
@@ -99,23 +108,102 @@ class CT2Generator:
                 raise ModelError(f"judging failed: {e}") from e
         return yes_share(out[0].logits[0], self._yes, self._no)
 
-    def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80,
+               probe: NotFoundProbe | None = None) -> Iterator[str]:
         static, tokens = self.prompt_tokens(messages)
+        request = _Request(static, tokens, max_new_tokens, probe)
+        self._batcher.submit(request)
         ids: list[int] = []
         shown = ""
-        with self._lock:  # one generation at a time: two would only share the same two cores
+        try:
+            while (item := request.out.get()) is not None:
+                if isinstance(item, Exception):
+                    raise ModelError(f"generation failed: {item}") from item
+                ids.append(item)
+                text = self.tokenizer.decode(ids, skip_special_tokens=True)
+                if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+                    continue
+                if len(text) > len(shown):
+                    yield text[len(shown):]
+                    shown = text
+        finally:
+            request.closed = True  # a reader that stops early frees its row of the batch
+
+
+@dataclass
+class _Request:
+    static: list[str] | None
+    tokens: list[str]
+    max_new_tokens: int
+    probe: NotFoundProbe | None = None
+    out: queue.Queue = field(default_factory=queue.Queue)  # token ids, then None (or an exception)
+    closed: bool = False
+    made: int = 0
+
+
+class _Batcher:
+    """Decodes the drafts in flight together: one `generate_batch` over every request waiting when the model
+    is free (those sharing a static prompt), each row streamed to its reader as it grows.
+
+    Writing is bound by memory bandwidth (every token reads all the weights), so rows of one batch cost little
+    more than one: under load answers per second rise (bench/RESULTS.md, `make load`), and a lone question
+    waits for nothing (no collection window)."""
+
+    def __init__(self, gen: CT2Generator, max_batch: int = MAX_BATCH, *, start: bool = True) -> None:
+        self.gen, self.max_batch = gen, max_batch
+        self.pending: queue.Queue[_Request] = queue.Queue()
+        self.batches: list[int] = []  # the size of every batch decoded (for benchmarks)
+        if start:
+            threading.Thread(target=self._run, name="ct2-batcher", daemon=True).start()
+
+    def submit(self, request: _Request) -> None:
+        self.pending.put(request)
+
+    def _take(self) -> list[_Request]:
+        """The first waiting request and every other one with its static prompt, up to `max_batch`."""
+        first = self.pending.get()
+        batch, later = [first], []
+        while len(batch) < self.max_batch:
             try:
-                steps = self.model.generate_tokens(tokens, max_length=max_new_tokens, sampling_topk=1,
-                                                   repetition_penalty=1.0, end_token=self._end, static_prompt=static)
-                for step in steps:
-                    if step.is_last and step.token in self._end:
-                        break
-                    ids.append(step.token_id)
-                    text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                    if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-                        continue
-                    if len(text) > len(shown):
-                        yield text[len(shown):]
-                        shown = text
-            except (RuntimeError, ValueError) as e:
-                raise ModelError(f"generation failed: {e}") from e
+                r = self.pending.get_nowait()
+            except queue.Empty:
+                break
+            (batch if r.static == first.static else later).append(r)
+        for r in later:
+            self.pending.put(r)
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            self.batches.append(len(batch))
+            try:
+                self._decode(batch)
+            except Exception as e:  # noqa: BLE001 (handed to every reader of the batch, which raises it)
+                for r in batch:
+                    r.out.put(e)
+            for r in batch:
+                r.out.put(None)
+
+    def _decode(self, batch: list[_Request]) -> None:
+        end = set(self.gen._end)
+
+        def step(s) -> bool:  # called by CTranslate2 for every token of every row; True stops that row
+            r = batch[s.batch_id]
+            if r.closed:
+                return True
+            if r.made == 0 and r.probe is not None:
+                lg = np.asarray(s.logits, dtype=np.float64).ravel()
+                r.probe.p = float(np.exp(lg[self.gen.not_id] - np.logaddexp.reduce(lg)))
+                if r.probe.stopped:
+                    return True
+            if s.is_last and s.token in end:
+                return True
+            r.out.put(s.token_id)
+            r.made += 1
+            return r.made >= r.max_new_tokens
+
+        self.gen.model.generate_batch([r.tokens for r in batch], max_length=max(r.max_new_tokens for r in batch),
+                                      sampling_topk=1, repetition_penalty=1.0, end_token=self.gen._end,
+                                      static_prompt=batch[0].static, include_prompt_in_result=False, callback=step,
+                                      return_logits_vocab=any(r.probe is not None for r in batch))
