@@ -329,11 +329,16 @@ def _overview(question: str, store: Reader, emb: Embedder, s: Settings, generato
     gen = usable_generator(generator, s) if s.mode == "generated" else None
     yield from generate_verified(OVERVIEW_PROMPT, r, choice, emb, s, draft, gen, page_of, timings, t0, reading)
     used = "generated" if draft.kept else "extractive" if s.mode == "extractive" else "extractive-fallback"
-    parts = draft.kept or [(e.text, e, 1.0) for e in evidence]  # every section's lead: the whole document
+    # every section is covered: by the model's verified sentences, else by its quoted lead sentence
+    told = {part[1].passage.n for part in draft.kept}
+    parts = draft.kept + [(e.text, e, 1.0) for e in evidence if e.passage.n not in told]
+    shown = cite(draft.kept, page_of).text if draft.kept else ""
     v = cite(parts, page_of)
+    if not v.text.startswith(shown):  # what was streamed stays as it was
+        v = cite(draft.kept, page_of)
     timings["total"] = time.perf_counter() - t0
-    if used != "generated":
-        yield v.text
+    if len(v.text) > len(shown):
+        yield v.text[len(shown):]
     yield Answer(question, v.text, False, v.citations, passages, timings, used, 1.0, "", draft.dropped)
 
 

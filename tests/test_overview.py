@@ -3,7 +3,7 @@ and cited like any answer, never refused while the document has text."""
 
 import pytest
 
-from qa import ask
+from qa import ask, ask_stream
 from qa.overview import Scope, coverage, is_overview, outline, sections
 from tests.conftest import TINY, FakeGenerator
 
@@ -43,8 +43,13 @@ def test_an_overview_of_the_named_document_is_written_verified_and_cited(built, 
     gen = FakeGenerator("The Amu Darya river flows into the Aral Sea. Pigs can fly over the Tian Shan.")
     a = ask("What is this document about?", settings=built, embedder=fake_embedder, generator=gen, doc="rivers.md")
     assert not a.abstained and a.mode == "generated"
-    assert a.text == "The Amu Darya river flows into the Aral Sea [1]."
+    # the model's verified sentence covers the first section; the second is covered by its quoted lead
+    assert a.text == ("The Amu Darya river flows into the Aral Sea [1]. "
+                      "The Syr Darya rises in the Tian Shan mountains [2].")
     assert a.dropped == ["Pigs can fly over the Tian Shan."]  # verified like every answer
+    pieces = list(ask_stream("What is this document about?", settings=built, embedder=fake_embedder, generator=gen,
+                             doc="rivers.md"))
+    assert "".join(pieces[:-1]) == pieces[-1].text == a.text  # what was streamed is never taken back
     assert {c.doc_path.rsplit("/", 1)[-1] for c in a.citations} == {"rivers.md"}
     c = a.citations[0]
     assert TINY["rivers.md"][c.start:c.end] == c.quote and c.passage in {p.n for p in a.passages}
