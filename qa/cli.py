@@ -202,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     v.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
     v.add_argument("--auth", metavar="USER:PASSWORD", help="required to open the chat")
-    v.add_argument("--api-key", metavar="KEY", default=os.environ.get("QA_API_KEY"),
+    v.add_argument("--api-key", metavar="KEY",
                    help="require 'Authorization: Bearer KEY' on every /v1 call (default: QA_API_KEY)")
 
     command("mcp", "run an MCP server over stdio (tools: ask, search; documents as resources)", cmd_mcp,

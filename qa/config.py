@@ -142,6 +142,9 @@ class Settings:
     # Web: requests waiting beyond this get "busy, try again"; answers computed at once.
     queue_size: int = 32
     concurrency: int = 2
+    api_key: str = field(default="", repr=False)  # required as "Authorization: Bearer KEY" on /v1 (empty: none)
+    milvus_token: str = field(default="", repr=False)  # a Milvus server's token
+    ray_keep: bool = False  # keep Ray's workers after an indexing run (they hold GBs)
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -186,7 +186,7 @@ def update_index(paths: Iterable[str | Path] = (), *, action: str = "sync", sett
             if ray_address is not None:  # Ray's workers hold GBs: stopped after the run unless QA_RAY_KEEP=1
                 from .indexing_ray import shutdown
 
-                shutdown()
+                shutdown(s.ray_keep)
 
 
 def _sync(paths, action: str, run: _Run, progress, t0: float) -> IndexStats:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 
@@ -120,8 +119,9 @@ def parse_and_embed(items: list[dict], settings: Settings, address: str | None
         yield item, doc, chunks, vecs, ""
 
 
-def shutdown() -> None:
+def shutdown(keep: bool = False) -> None:
+    """Stop Ray's workers after a run, unless `keep` (QA_RAY_KEEP)."""
     import ray
 
-    if ray.is_initialized() and os.environ.get("QA_RAY_KEEP") != "1":
+    if ray.is_initialized() and not keep:
         ray.shutdown()

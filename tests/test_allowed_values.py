@@ -65,3 +65,21 @@ def test_the_mcp_tools_read_them():
 def test_settings_refuse_anything_else(bad):
     with pytest.raises(InputError):
         Settings(**bad)
+
+
+def test_every_qa_variable_is_read_through_settings_and_secrets_stay_out_of_its_repr(monkeypatch):
+    import re
+
+    from qa.config import Settings
+    from tests.conftest import ROOT
+
+    readers = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "qa").rglob("*.py")) if p.name != "config.py"
+               for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+               if re.search(r"(environ|getenv)\W[^\n]*[\"']QA_", line)]
+    assert not readers, f"QA_* read outside Settings: {readers}"
+    monkeypatch.setenv("QA_API_KEY", "s3cret-key")
+    monkeypatch.setenv("QA_MILVUS_TOKEN", "milvus-tok")
+    monkeypatch.setenv("QA_RAY_KEEP", "1")
+    s = Settings.from_env()
+    assert (s.api_key, s.milvus_token, s.ray_keep) == ("s3cret-key", "milvus-tok", True)
+    assert "s3cret-key" not in repr(s) and "milvus-tok" not in repr(s)

@@ -69,7 +69,7 @@ def _rows(index_dir):
         store.close()
 
 
-def test_ray_builds_the_same_index_chunk_for_chunk(tmp_path, monkeypatch):
+def test_ray_builds_the_same_index_chunk_for_chunk(tmp_path):
     import ray
 
     folder = tmp_path / "docs"
@@ -81,8 +81,8 @@ def test_ray_builds_the_same_index_chunk_for_chunk(tmp_path, monkeypatch):
     single = Settings.from_env(index_dir=tmp_path / "single")
     on_ray = Settings.from_env(index_dir=tmp_path / "ray", threads=2)
     a = update_index([folder], settings=single)
-    monkeypatch.setenv("QA_RAY_KEEP", "1")
-    b = update_index([folder], settings=on_ray, ray_address="local")
+    keep = on_ray.replace(ray_keep=True)
+    b = update_index([folder], settings=keep, ray_address="local")
     assert ray.is_initialized()  # QA_RAY_KEEP=1: the runtime stays up for the next run
     assert (a.documents, a.chunks, a.added) == (b.documents, b.chunks, b.added) and b.chunks > 8
     assert any("bomb.docx: unpacks to" in e for e in b.errors)  # a bad file is reported; the rest is indexed
@@ -91,9 +91,8 @@ def test_ray_builds_the_same_index_chunk_for_chunk(tmp_path, monkeypatch):
     va = np.stack([np.frombuffer(r[7], dtype=np.float32) for r in ra])
     vb = np.stack([np.frombuffer(r[7], dtype=np.float32) for r in rb])
     assert np.abs(va - vb).max() < 1e-5  # the same embedder; batches differ only in padding
-    again = update_index([folder], settings=on_ray, ray_address="local")
+    again = update_index([folder], settings=keep, ray_address="local")
     assert again.chunks_embedded == 0 and again.version == b.version  # incremental as before
-    monkeypatch.delenv("QA_RAY_KEEP")
     (folder / sources[0].name).write_text(sources[0].read_text() + "\n\nA sentence added later.\n")
     changed = update_index([folder], settings=on_ray, ray_address="local")
     assert changed.updated == 1 and not ray.is_initialized()  # without QA_RAY_KEEP the runtime is stopped

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import re
 import threading
 
@@ -131,7 +130,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth
           api_key: str | None = None) -> None:
     import uvicorn
 
-    api_key = api_key or os.environ.get("QA_API_KEY") or None
+    api_key = api_key or settings.api_key or None
     if warning := exposure_warning(host, auth, api_key):
         log.warning(warning)
     app = create_app(settings, api_key=api_key, auth=auth)

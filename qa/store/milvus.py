@@ -64,7 +64,7 @@ def _in(field: str, values) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def client(uri: str):
+def client(uri: str, token: str = ""):
     """One client per store per process (Milvus Lite lets one process open a file)."""
     import logging
 
@@ -77,7 +77,7 @@ def client(uri: str):
     try:
         if uri.endswith(".db"):
             return MilvusClient(os.path.abspath(os.path.expanduser(uri)))
-        return MilvusClient(uri=uri, token=os.environ.get("QA_MILVUS_TOKEN", ""))
+        return MilvusClient(uri=uri, token=token)
     except Exception as e:  # pymilvus raises its own types, and gRPC ones for servers
         if uri.endswith(".db"):
             raise IndexStoreError(f"cannot open Milvus Lite file {uri} ({type(e).__name__}): it may be open in "
@@ -89,9 +89,9 @@ def client(uri: str):
 class Collections:
     """Creates and loads the collections; every call goes through here, errors become IndexStoreError."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, token: str = "") -> None:
         self.uri = uri
-        self.c = client(uri)
+        self.c = client(uri, token)
         self._ready: set[str] = set()
 
     def name(self, short: str) -> str:
@@ -192,8 +192,8 @@ def latest_files(rows) -> dict[str, dict]:
 class MilvusStore:
     """The Reader over a Milvus store; always live (a rebuild changes what it returns, not the object)."""
 
-    def __init__(self, uri: str, ef_search: int = 512) -> None:
-        self.cols = Collections(uri)
+    def __init__(self, uri: str, ef_search: int = 512, token: str = "") -> None:
+        self.cols = Collections(uri, token)
         self.manifest: dict = {}
         self.ef_search = ef_search
 
@@ -274,19 +274,19 @@ class MilvusStore:
 
 
 @functools.lru_cache(maxsize=4)
-def _shared(uri: str, ef_search: int) -> MilvusStore:
-    return MilvusStore(uri, ef_search)
+def _shared(uri: str, ef_search: int, token: str) -> MilvusStore:
+    return MilvusStore(uri, ef_search, token)
 
 
 def shared(settings) -> MilvusStore:
-    return _shared(settings.store, settings.hnsw_ef_search)
+    return _shared(settings.store, settings.hnsw_ef_search, settings.milvus_token)
 
 
 class MilvusWriter:
     """One indexing run against a Milvus store; see the module docstring for the order of writes."""
 
     def __init__(self, settings) -> None:
-        self.cols = Collections(settings.store)
+        self.cols = Collections(settings.store, settings.milvus_token)
         self.cols.ensure()
         manifest = read_manifest(self.cols)
         for key in ("embedder", "chunk_chars"):
