@@ -15,6 +15,7 @@ Two CPU settings, both measured side by side on this 2-core machine (bench/RESUL
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import threading
@@ -153,8 +154,18 @@ class _Batcher:
         self.gen, self.max_batch = gen, max_batch
         self.pending: queue.Queue[_Request] = queue.Queue()
         self.batches: list[int] = []  # the size of every batch decoded (for benchmarks)
+        self.thread: threading.Thread | None = None
         if start:
-            threading.Thread(target=self._run, name="ct2-batcher", daemon=True).start()
+            self.thread = threading.Thread(target=self._run, name="ct2-batcher", daemon=True)
+            self.thread.start()
+            atexit.register(self.stop)
+
+    def stop(self) -> None:
+        """End the thread before the interpreter's own shutdown: CTranslate2 torn down under a thread that is
+        still parked in it aborts the process ("terminate called without an active exception")."""
+        if self.thread is not None and self.thread.is_alive():
+            self.pending.put(None)  # type: ignore[arg-type]  (the stop sign)
+            self.thread.join(timeout=30)
 
     def submit(self, request: _Request) -> None:
         self.pending.put(request)
@@ -162,13 +173,18 @@ class _Batcher:
     def _take(self) -> list[_Request]:
         """The first waiting request and every other one with its static prompt, up to `max_batch`."""
         first = self.pending.get()
+        if first is None:
+            return []
         batch, later = [first], []
         while len(batch) < self.max_batch:
             try:
                 r = self.pending.get_nowait()
             except queue.Empty:
                 break
-            (batch if r.static == first.static else later).append(r)
+            if r is None:  # the stop sign waits until this batch is done
+                later.append(r)
+            else:
+                (batch if r.static == first.static else later).append(r)
         for r in later:
             self.pending.put(r)
         return batch
@@ -176,6 +192,8 @@ class _Batcher:
     def _run(self) -> None:
         while True:
             batch = self._take()
+            if not batch:  # stopped
+                return
             self.batches.append(len(batch))
             try:
                 self._decode(batch)
