@@ -1,6 +1,6 @@
 """Embedders side by side on retrieval alone (no generation): MiniLM (the default) against multilingual ones.
 
-    python bench/embedders.py [--embedders minilm,e5,use] [--threads 2] [--append]
+    python bench/embedders.py [--embedders minilm,e5,use] [--threads 2] [--sample 300] [--keep DIR] [--append]
 
 Each embedder runs in a fresh child process (model load excluded from its speed, peak memory reported):
 the documents are read and chunked the way `qa index` does (`qa.documents.read_document`, `qa.chunking.chunk_text`
