@@ -62,3 +62,23 @@ def test_every_setting_is_in_the_readme_table():
     table = readme[readme.index("## Configuration"):readme.index("## Models and their trade-offs")]
     missing = [f.name for f in dataclasses.fields(Settings) if f"QA_{f.name.upper()}" not in table]
     assert not missing, f"settings missing from the README's table: {missing}"
+
+
+def test_multilingual_set_gold_strings_and_shape():
+    """bench/questions-multilingual.jsonl: Russian and Chinese questions (with their English twins) over the seed
+    article, real documents and bench/multilingual-corpus; every gold string is in the text `qa` extracts."""
+    folders = [ROOT / "corpus", ROOT / "bench" / "multilingual-corpus", REAL / "tune", REAL / "test"]
+    items = [json.loads(x) for x in (ROOT / "bench" / "questions-multilingual.jsonl").read_text().splitlines() if x]
+    langs = Counter(q["lang"] for q in items)
+    assert len(items) >= 40 and langs["ru"] >= 15 and langs["zh"] >= 15 and set(langs) == {"ru", "zh"}
+    assert len(items) / 5 <= sum(q["near_miss"] for q in items) <= len(items) / 3
+    texts: dict[str, str] = {}
+    for q in items:
+        assert q["answerable"] == bool(q["gold"]) and q["q_en"] and q["q"] != q["q_en"], q
+        assert not (q["near_miss"] and q["answerable"]), q
+        paths = [f / q["doc"] for f in folders if (f / q["doc"]).is_file()]
+        assert len(paths) == 1, q["doc"]
+        if q["doc"] not in texts:
+            texts[q["doc"]] = _norm(read_document(paths[0]).text)
+        for gold in q["gold"]:
+            assert _norm(gold) in texts[q["doc"]], (q["doc"], gold)
