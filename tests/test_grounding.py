@@ -520,7 +520,7 @@ def test_the_judge_folded_into_the_draft_refuses_from_its_first_token(built, fak
                     return
             yield from super().stream(messages, max_new_tokens=max_new_tokens)
 
-    doubtful = built.replace(judge_below=1.01, judge_max_not=0.14)
+    doubtful = built.replace(judge_below=1.01, judge_fold=True, judge_max_not=0.14)
     unsure = Folding("The treaty was signed on 17 June 2025.", p_not=0.6)
     a = ask("When was the treaty signed?", settings=doubtful, embedder=fake_embedder, generator=unsure)
     assert a.abstained and "draft would begin NOT FOUND (p 0.60 > 0.14)" in a.reason and unsure.judged == []
