@@ -30,7 +30,7 @@ from qa.config import Settings  # noqa: E402
 from qa.context import read  # noqa: E402
 from qa.embedding import settings_embedder  # noqa: E402
 from qa.evaluation import load_questions  # noqa: E402
-from qa.generation import settings_generator  # noqa: E402
+from qa.generation import NotFoundProbe, settings_generator  # noqa: E402
 from qa.indexing import update_index  # noqa: E402
 from qa.pipeline import retrieve_stage  # noqa: E402
 from qa.prompting import build_judge_messages, build_messages  # noqa: E402
@@ -38,13 +38,12 @@ from qa.store import open_reader  # noqa: E402
 
 
 def p_not_first(gen, messages) -> float:
-    """Probability that the draft's first token is the first token of NOT FOUND."""
-    static, tokens = gen.prompt_tokens(messages)
-    out = gen.model.generate_batch([tokens], max_length=1, sampling_topk=1, return_logits_vocab=True,
-                                   static_prompt=static, include_prompt_in_result=False)
-    lg = np.asarray(out[0].logits[0], dtype=np.float64).ravel()
-    not_id = gen.tokenizer.convert_tokens_to_ids("NOT")
-    return float(np.exp(lg[not_id] - np.logaddexp.reduce(lg)))
+    """The draft's probability of beginning NOT FOUND, read as the pipeline reads it (a probe that stops the
+    draft at its first token)."""
+    probe = NotFoundProbe(stop_above=-1.0)
+    "".join(gen.stream(messages, max_new_tokens=1, probe=probe))
+    assert probe.p is not None
+    return probe.p
 
 
 def auc(pos: list[float], neg: list[float]) -> float | None:

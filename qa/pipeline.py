@@ -332,10 +332,11 @@ def _overview(question: str, store: Reader, emb: Embedder, s: Settings, generato
     # every section is covered: by the model's verified sentences, else by its quoted lead sentence
     told = {part[1].passage.n for part in draft.kept}
     parts = draft.kept + [(e.text, e, 1.0) for e in evidence if e.passage.n not in told]
-    shown = cite(draft.kept, page_of).text if draft.kept else ""
+    streamed = cite(draft.kept, page_of)
+    shown = streamed.text if draft.kept else ""
     v = cite(parts, page_of)
     if not v.text.startswith(shown):  # what was streamed stays as it was
-        v = cite(draft.kept, page_of)
+        v = streamed
     timings["total"] = time.perf_counter() - t0
     if len(v.text) > len(shown):
         yield v.text[len(shown):]

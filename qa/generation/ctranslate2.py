@@ -147,8 +147,9 @@ class _Batcher:
     is free (those sharing a static prompt), each row streamed to its reader as it grows.
 
     Writing is bound by memory bandwidth (every token reads all the weights), so rows of one batch cost little
-    more than one: under load answers per second rise (bench/RESULTS.md, `make load`), and a lone question
-    waits for nothing (no collection window)."""
+    more than one: 4 short prompts wrote 2.3x the tokens a second of one; reading long prompts is compute-bound
+    and gains nothing (bench/batching.py: 1.08x answers/s on a busy machine). A lone question waits for nothing
+    (no collection window)."""
 
     def __init__(self, gen: CT2Generator, max_batch: int = MAX_BATCH, *, start: bool = True) -> None:
         self.gen, self.max_batch = gen, max_batch

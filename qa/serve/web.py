@@ -189,14 +189,16 @@ class ChatApp:
         except QAError as e:
             raise gr.Error(str(e)) from e
 
-    def doc_choices(self) -> list[tuple[str, str]]:
-        return [(row[0], row[5]) for row in documents_table(self.settings)]
+    def doc_choices(self, table: list[list] | None = None) -> list[tuple[str, str]]:
+        """(name, path) of each indexed document, from `table` when the caller has just read it."""
+        return [(row[0], row[5]) for row in (documents_table(self.settings) if table is None else table)]
 
     def refresh(self, picked: str | None = None):
         """Index line, documents table, the remove list and the "Ask about" list (keeping its choice if it stays)."""
-        choices = self.doc_choices()
+        table = documents_table(self.settings)
+        choices = self.doc_choices(table)
         kept = picked if picked in {path for _, path in choices} else ""
-        return (index_line(self.settings), documents_table(self.settings), gr.update(choices=choices, value=None),
+        return (index_line(self.settings), table, gr.update(choices=choices, value=None),
                 gr.update(choices=[(ALL_DOCUMENTS, ""), *choices], value=kept))
 
     def upload(self, files: list[str] | None, picked: str | None = None,
