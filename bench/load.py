@@ -62,9 +62,11 @@ def run(url: str, mode: str, users: int, out: Path) -> dict:
             "p95": float(stats["95%"]) / 1000, "errors": [f["Error"] for f in failures if "busy" not in f["Error"]]}
 
 
-def record(results: list[dict]) -> str:
+def record(results: list[dict], load_before: float) -> str:
+    isa = os.environ.get("CT2_FORCE_CPU_ISA", "best")
     lines = [f"\n## {time.strftime('%Y-%m-%d %H:%M')} — `make load` (Locust, {SECONDS} s per run, one server, "
-             f"2 cores, QA_CONCURRENCY={os.environ.get('QA_CONCURRENCY', '2')})\n",
+             f"2 cores, QA_CONCURRENCY={os.environ.get('QA_CONCURRENCY', '2')}, {isa} kernels, load average "
+             f"{load_before:.1f} before / {os.getloadavg()[0]:.1f} after)\n",
              "| mode | users | requests | answered | 503 busy | failed | req/s | p50 | p95 |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
@@ -77,6 +79,7 @@ def record(results: list[dict]) -> str:
 
 
 def main() -> int:
+    load_before = os.getloadavg()[0]  # the machine may be shared: the figures are only as good as this
     proc, url = start_server()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +87,7 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait(30)
-    print(record(results))
+    print(record(results, load_before))
     bad = [r for r in results if r["failed"] or r["requests"] == 0]
     for r in bad:
         print(f"{r['mode']}: {r['failed']} failed requests: {r['errors']}", file=sys.stderr)

@@ -141,7 +141,8 @@ class Settings:
     answer_phrase: bool = False
     max_new_tokens_phrase: int = 24
     keep_versions: int = 2
-    # Web: requests waiting beyond this get "busy, try again"; answers computed at once.
+    # Web: requests waiting beyond this get "busy, try again"; answers computed at once. One limit for the chat,
+    # the REST API and the OpenAI endpoint together (qa/serve/gate.py).
     queue_size: int = 32
     concurrency: int = 2
     api_key: str = field(default="", repr=False)  # required as "Authorization: Bearer KEY" on /v1 (empty: none)

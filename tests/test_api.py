@@ -250,6 +250,28 @@ def test_overload_of_the_chat_api_gets_busy_try_again(busy_server):
     assert busy and all("try again" in str(e).lower() for e in busy)
 
 
+def test_chat_and_api_share_one_limit(busy_server):
+    """One slot and one place in line for the whole server: while the chat answers, one API request may
+    wait and the next two are busy (with a limit per front end, the API would have run one and queued one)."""
+    from gradio_client import Client
+
+    chat = Client(busy_server.url, verbose=False).submit(YEARS, "generated", 5, api_name="/ask")
+    deadline = time.monotonic() + 120
+    while httpx.get(busy_server.url + "/v1/health").json()["load"]["running"] < 1:
+        assert time.monotonic() < deadline, "the chat's question never started"
+        time.sleep(0.05)
+
+    def ask(i: int) -> int:
+        return httpx.post(busy_server.url + "/v1/ask", json={"question": YEARS}, timeout=300).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        codes = sorted(pool.map(ask, range(3)))
+    assert codes == [200, 503, 503]
+    assert "2025" in chat.result(timeout=300)["text"]
+    load = httpx.get(busy_server.url + "/v1/health").json()["load"]
+    assert load == {"running": 0, "waiting": 0, "slots": 1, "limit": 2}
+
+
 def test_api_key_protects_v1(real_settings, tmp_path):
     srv = Server(real_settings.index_dir, tmp_path / "up", "--api-key", "s3cret")
     try:

@@ -3,17 +3,16 @@
 Every route calls `qa.pipeline` or `qa.service`; nothing here answers, reads files or opens a store.
 Errors are JSON `{"error": {"type", "message"}}`: 4xx for anything a client sent wrong, 404 for an
 unknown document, 503 with Retry-After when the queue is full or the index is missing, never a 500
-for a client's input. Blocking work runs in worker threads; a `Gate` bounds how much runs and waits.
+for a client's input. Blocking work runs in worker threads; the server's one `Gate` bounds how much
+runs and waits, shared with the chat.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -33,13 +32,10 @@ from ..generation import LOADED as GENERATORS_LOADED
 from ..pipeline import Answer, ask_stream
 from ..retrieval import Passage
 from . import schemas as sc
+from .gate import Busy, Gate
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
-
-
-class Busy(Exception):
-    """The queue is full: the client should retry later (503 + Retry-After)."""
 
 
 class Unauthorized(Exception):
@@ -86,38 +82,6 @@ def api_http_errors(request: Request, e: StarletteHTTPException):
     """404/405 of the API in the API's error shape (the mounted chat keeps its own)."""
     kind = {404: "not_found_error", 405: "invalid_request_error"}.get(e.status_code, "invalid_request_error")
     return error(e.status_code, kind, str(e.detail), getattr(e, "headers", None))
-
-
-class Gate:
-    """At most `slots` requests run at once and `waiting` more queue; the next one gets 503 at once,
-    so nothing is dropped silently. One per server, shared by every answering route."""
-
-    def __init__(self, slots: int, waiting: int) -> None:
-        self._sem = asyncio.Semaphore(slots)
-        self._admitted = 0
-        self._limit = slots + waiting
-
-    async def acquire(self) -> None:
-        if self._admitted >= self._limit:
-            raise Busy()
-        self._admitted += 1
-        try:
-            await self._sem.acquire()
-        except BaseException:
-            self._admitted -= 1
-            raise
-
-    def release(self) -> None:
-        self._sem.release()
-        self._admitted -= 1
-
-    @asynccontextmanager
-    async def enter(self) -> AsyncIterator[None]:
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
 
 
 def bearer(api_key: str | None):
@@ -181,7 +145,7 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
     """The API under /v1: answering (ask, search) and the index (documents, health)."""
     r = APIRouter(prefix="/v1", dependencies=[Depends(bearer(api_key))], responses=ERRORS)
     _answer_routes(r, settings, gate)
-    _index_routes(r, settings)
+    _index_routes(r, settings, gate)
     return r
 
 
@@ -210,7 +174,7 @@ def _answer_routes(r: APIRouter, settings: Settings, gate: Gate) -> None:
         return {"passages": [passage_out(p) for p in passages]}
 
 
-def _index_routes(r: APIRouter, settings: Settings) -> None:
+def _index_routes(r: APIRouter, settings: Settings, gate: Gate) -> None:
     @r.get("/documents", response_model=sc.DocumentsOut, tags=["documents"], summary="The indexed documents")
     async def documents():
         return await run_in_threadpool(lambda: {"index": service.index_status(settings),
@@ -248,4 +212,5 @@ def _index_routes(r: APIRouter, settings: Settings) -> None:
         status = await run_in_threadpool(service.index_status, settings)
         return {"status": "ok" if status["version"] else "no_index", "index": status, "mode": settings.mode,
                 "generator": {"name": settings.model, "loaded": settings.model in GENERATORS_LOADED},
-                "embedder": {"name": settings.embedder, "loaded": settings.embedder in EMBEDDERS_LOADED}}
+                "embedder": {"name": settings.embedder, "loaded": settings.embedder in EMBEDDERS_LOADED},
+                "load": {"running": gate.running, "waiting": gate.waiting, "slots": gate.slots, "limit": gate.limit}}

@@ -131,12 +131,20 @@ class ModelState(BaseModel):
     loaded: bool
 
 
+class LoadOut(BaseModel):
+    running: int = Field(description="answers being computed now (chat and API together)")
+    waiting: int = Field(description="questions waiting for a slot")
+    slots: int = Field(description="answers computed at once (QA_CONCURRENCY)")
+    limit: int = Field(description="running + waiting beyond which a question gets 503 busy (QA_QUEUE_SIZE)")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "no_index"]
     index: IndexOut
     generator: ModelState
     embedder: ModelState
     mode: str
+    load: LoadOut
 
 
 class ErrorBody(BaseModel):

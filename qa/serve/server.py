@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..config import MAX_UPLOAD_FILES, Settings
 from ..errors import QAError
 from . import api, openai_compat
+from .gate import Gate
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def create_app(settings: Settings, *, api_key: str | None = None, auth: str | No
     app = FastAPI(title="Ask your documents", version="0.1.0", docs_url="/docs", redoc_url=None,
                   description="Answers from your documents with verified citations, or an honest refusal. "
                               "REST under /v1, OpenAI-compatible chat completions, the web chat at /.")
-    gate = api.Gate(settings.concurrency, settings.queue_size)
+    gate = Gate(settings.concurrency, settings.queue_size)  # one limit: the API, the OpenAI endpoint, the chat
     api.install_error_handlers(app)
     routers = [api.router(settings, gate, api_key), openai_compat.router(settings, gate, api_key)]
     for r in routers:
@@ -47,7 +48,7 @@ def create_app(settings: Settings, *, api_key: str | None = None, auth: str | No
         from fastapi.exception_handlers import http_exception_handler
         return await http_exception_handler(request, e)
 
-    blocks = build_app(settings)
+    blocks = build_app(settings, gate)
     blocks.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     gr.mount_gradio_app(app, blocks, path="/", auth=_credentials(auth), max_file_size=f"{settings.max_file_mb:g}mb",
                         show_error=True, footer_links=[], enable_monitoring=False, ssr_mode=False, css=CSS,

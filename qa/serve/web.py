@@ -24,7 +24,9 @@ from ..documents import SUFFIXES  # noqa: E402
 from ..errors import QAError  # noqa: E402
 from ..generation import installed_presets  # noqa: E402
 from ..pipeline import Answer, ask, ask_stream  # noqa: E402
+from .gate import Busy, Gate  # noqa: E402
 
+BUSY = "The server is busy answering other questions; try again in a few seconds."
 ALL_DOCUMENTS = "All documents"
 EXAMPLES = ["Which years were designated as the Years of High-Quality Development?",
             "What treaty did the six nations sign?"]
@@ -153,8 +155,9 @@ def history_pairs(messages: list[dict]) -> list[tuple[str, str]]:
 class ChatApp:
     """The handlers of the page (each a bound method Gradio calls) and its layout."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, gate: Gate | None = None) -> None:
         self.settings = settings
+        self.gate = gate or Gate(settings.concurrency, settings.queue_size)  # `qa serve` passes the API's
         self.presets = installed_presets() or [settings.model]
 
     def respond(self, question: str, messages: list[dict], mode: str, k: int, model: str, doc: str | None = None):
@@ -167,25 +170,41 @@ class ChatApp:
         yield "", messages, gr.update()
         s = self.settings.replace(mode="extractive" if mode.startswith("Extract") else "generated", k=int(k),
                                   model=model)
-        verified = ""
-        messages[-1] = {"role": "assistant", "content": "_Thinking… (each sentence appears once it is verified)_"}
-        yield "", messages, gr.update()
+        if self.gate.running >= self.gate.slots:
+            messages[-1] = {"role": "assistant", "content": "_Waiting for a free slot: other questions are being "
+                                                            "answered…_"}
+            yield "", messages, gr.update()
         try:
-            for item in ask_stream(question, settings=s, history=history, doc=doc or ""):
-                if isinstance(item, Answer):
-                    messages[-1] = {"role": "assistant", "content": chat_markdown(item)}
-                    yield "", messages, sources_html(item)
-                else:  # only verified sentences reach the page; they never change afterwards
-                    verified += item
-                    messages[-1] = {"role": "assistant", "content": f"{linked_text(verified)} _… thinking_"}
-                    yield "", messages, gr.update()
+            with self.gate.hold():
+                messages[-1] = {"role": "assistant",
+                                "content": "_Thinking… (each sentence appears once it is verified)_"}
+                yield "", messages, gr.update()
+                yield from self._stream(question, s, history, doc, messages)
+        except Busy as e:
+            raise gr.Error(BUSY) from e
         except QAError as e:
             raise gr.Error(str(e)) from e
+
+    def _stream(self, question: str, s: Settings, history: list, doc: str | None, messages: list[dict]):
+        """The answer's verified sentences as they come, then the whole answer with its sources."""
+        verified = ""
+        for item in ask_stream(question, settings=s, history=history, doc=doc or ""):
+            if isinstance(item, Answer):
+                messages[-1] = {"role": "assistant", "content": chat_markdown(item)}
+                yield "", messages, sources_html(item)
+            else:  # only verified sentences reach the page; they never change afterwards
+                verified += item
+                messages[-1] = {"role": "assistant", "content": f"{linked_text(verified)} _… thinking_"}
+                yield "", messages, gr.update()
 
     def api_ask(self, question: str, mode: str = "generated", k: int = 5) -> dict:
         """Ask a question; returns the Answer as a dict (text, abstained, citations, passages, timings)."""
         try:  # Settings checks the mode and k
-            return ask(question, settings=self.settings.replace(mode=mode, k=int(k))).to_dict()
+            s = self.settings.replace(mode=mode, k=int(k))
+            with self.gate.hold():
+                return ask(question, settings=s).to_dict()
+        except Busy as e:
+            raise gr.Error(BUSY) from e
         except QAError as e:
             raise gr.Error(str(e)) from e
 
@@ -298,6 +317,6 @@ class ChatApp:
         return app
 
 
-def build_app(settings: Settings) -> gr.Blocks:
-    """The chat page for `settings` (mounted at / by `qa serve`)."""
-    return ChatApp(settings).build()
+def build_app(settings: Settings, gate: Gate | None = None) -> gr.Blocks:
+    """The chat page for `settings` (mounted at / by `qa serve`, sharing the API's `gate`)."""
+    return ChatApp(settings, gate).build()
