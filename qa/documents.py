@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DocumentError
+from .pdftables import label_rows
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 SUFFIXES = TEXT_SUFFIXES | {".html", ".htm", ".pdf", ".docx"}
@@ -348,8 +349,8 @@ def _pdf_pages(data: bytes, name: str, limits: Limits, reading: Reading) -> tupl
     pages, chars = [], 0
     try:
         for i in range(len(pdf)):
-            page = pdf[i]
-            text = page.get_textpage().get_text_range()
+            textpage = pdf[i].get_textpage()
+            text = label_rows(textpage.get_text_range(), textpage.get_charbox)  # numeric tables' rows named
             pages.append(text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").replace("\ufffe", "-"))
             chars += len(pages[-1])
             if chars > limits.text_chars:

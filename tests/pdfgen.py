@@ -1,30 +1,48 @@
 """Write small test files by hand: valid PDFs (lines of text per page, split on "\\n", or no text at
-all), scans of a PDF (its pages rendered to images, put in a PDF with no text layer), and a DOCX
-decompression bomb."""
+all; or text placed at given positions, for tables), scans of a PDF (its pages rendered to images, put in
+a PDF with no text layer), and a DOCX decompression bomb."""
 
 from __future__ import annotations
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def make_layout_pdf(lines: list[list[tuple[float, str]]]) -> bytes:
+    """One page whose lines are pieces of text placed at x positions (points from the left edge): a table's
+    cells stand in columns as a typeset paper's do. Lines are 14 points apart from the top."""
+    shown = " ".join(f"1 0 0 1 {x:.1f} {740 - 14 * i} Tm ({_escape(text)}) Tj"
+                     for i, line in enumerate(lines) for x, text in line)
+    return _pdf([f"BT /F1 10 Tf {shown} ET".encode()])
 
 
 def make_pdf(pages: list[str], *, break_xref: bool = False, pad: int = 0) -> bytes:
     """`pad` spaces appended to each page's content stream, Flate-compressed (a small file, a huge stream)."""
     import zlib
 
+    streams = []
+    for text in pages:
+        lines = [_escape(t) for t in text.split("\n")]
+        shown = " ".join(f"({t}) Tj 0 -16 Td" for t in lines)  # one line of text per "\n"
+        stream = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode() if text else b""
+        streams.append(zlib.compress(stream + b" " * pad, 9) if pad else stream)
+    return _pdf(streams, flate=bool(pad), break_xref=break_xref)
+
+
+def _pdf(streams: list[bytes], *, flate: bool = False, break_xref: bool = False) -> bytes:
+    """A PDF with one page per content stream, in Helvetica."""
     objs: list[bytes] = []
-    n_pages = len(pages)
+    n_pages = len(streams)
     kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n_pages))
     objs.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     objs.append(f"<< /Type /Pages /Kids [{kids}] /Count {n_pages} >>".encode())
     font_id = 3 + 2 * n_pages
-    for i, text in enumerate(pages):
+    for i, stream in enumerate(streams):
         objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
                     f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode())
-        lines = [t.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for t in text.split("\n")]
-        shown = " ".join(f"({t}) Tj 0 -16 Td" for t in lines)  # one line of text per "\n"
-        stream = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode() if text else b""
-        if pad:
-            stream = zlib.compress(stream + b" " * pad, 9)
-        flate = b" /Filter /FlateDecode" if pad else b""
-        objs.append(b"<< /Length %d%s >>\nstream\n" % (len(stream), flate) + stream + b"\nendstream")
+        filt = b" /Filter /FlateDecode" if flate else b""
+        objs.append(b"<< /Length %d%s >>\nstream\n" % (len(stream), filt) + stream + b"\nendstream")
     objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
