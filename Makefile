@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test index model bench bench-ocr eval load scale peers chromium tesseract model-qwen lint clean readme
+.PHONY: run test index model bench bench-ocr eval load scale peers chromium tesseract fonts model-qwen lint clean readme
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,14 +36,22 @@ run: index
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-# OCR of scanned PDF pages (qa/ocr.py). Without root it only warns: scanned pages are then named, not read.
+# OCR of scanned PDF pages (qa/ocr.py), English, Russian and Simplified Chinese (QA_OCR_LANGUAGES picks).
+# Without root it only warns: scanned pages are then named, not read.
 tesseract:
-	@command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx eng || \
+	@command -v tesseract >/dev/null && [ "$$(tesseract --list-langs 2>/dev/null | grep -cxE 'eng|rus|chi_sim')" = 3 ] || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null; } || \
+	    apt-get install -y -qq tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus tesseract-ocr-chi-sim >/dev/null; } || \
 	  echo "warning: Tesseract is not installed; scanned PDF pages will not be read (apt-get install tesseract-ocr)"
 
-test: index chromium tesseract
+# Fonts with Cyrillic and Chinese letters, for the tests that render scans in those languages.
+fonts:
+	@fc-list 2>/dev/null | grep -q DejaVuSans.ttf && fc-list | grep -q wqy-microhei || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq fonts-dejavu-core fonts-wqy-microhei >/dev/null; } || \
+	  echo "warning: fonts-dejavu-core / fonts-wqy-microhei missing: the Russian and Chinese scan tests will fail"
+
+test: index chromium tesseract fonts
 	$(PY) -m ruff check qa tests bench app.py
 	$(PY) -m pytest -q -ra
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ RUNTIMES = ("auto", "ctranslate2", "transformers")
 READINGS = ("sentences", "windows", "passages")
 PRECISIONS = ("auto", "float32", "bfloat16")  # the embedder's matrix products (qa.embedding.choose_precision)
 OCR_MODES = ("auto", "off")  # scanned PDF pages: read by Tesseract, or skipped
+OCR_LANGUAGES = re.compile(r"[a-z]{3}(_[a-z]+)*(\+[a-z]{3}(_[a-z]+)*)*")  # Tesseract's "eng+chi_sim"
 K_RANGE = (1, 50)
 MAX_QUESTION_CHARS = 2000  # a question or search query
 MAX_UPLOAD_FILES = 20  # files in one upload to the API (the server sizes its body limit by it)
@@ -104,6 +106,9 @@ class Settings:
     # Scanned PDF pages (an image, next to no text layer): "auto" reads them with Tesseract when it is installed
     # (qa/ocr.py), "off" indexes only the text layer and names the pages it skipped.
     ocr: str = "auto"
+    # The languages of the scans, in Tesseract's names joined by "+" ("eng+rus", "eng+chi_sim"); each needs its
+    # Debian package (tesseract-ocr-rus, …; `make tesseract` installs eng, rus and chi_sim).
+    ocr_languages: str = "eng"
     # Above this many chunks the index is approximate (HNSW); below it exact.
     approx_threshold: int = 50_000
     hnsw_ef_search: int = 512  # recall@10 0.98 at 200k synthetic vectors (128: 0.86); see bench
@@ -182,6 +187,9 @@ class Settings:
         _check_choice("reading", self.reading, READINGS)
         _check_choice("embed_precision", self.embed_precision, PRECISIONS)
         _check_choice("ocr", self.ocr, OCR_MODES)
+        if not OCR_LANGUAGES.fullmatch(self.ocr_languages):
+            raise InputError(f"ocr_languages must be Tesseract language names joined by '+' (eng, eng+rus, "
+                             f"eng+chi_sim), not {self.ocr_languages!r}")
         if not K_RANGE[0] <= self.k <= K_RANGE[1]:
             raise InputError(f"k must be between {K_RANGE[0]} and {K_RANGE[1]}, not {self.k}")
         store_kind(self.store)

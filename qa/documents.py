@@ -44,15 +44,17 @@ def _too_much_text(name: str, chars: int, limits: Limits) -> DocumentError:
 @dataclass(frozen=True)
 class Reading:
     """How files are read beyond their format: OCR of scanned PDF pages ("auto": when Tesseract is installed;
-    "off"), the pages OCR'd at a time, and `on_page(done, total)` as each scanned page is finished."""
+    "off"), the pages OCR'd at a time, `on_page(done, total)` as each scanned page is finished, and the
+    scans' languages (Tesseract's names: "eng+rus")."""
 
     ocr: str = "auto"
     threads: int = 1
     on_page: Callable[[int, int], None] | None = None
+    languages: str = "eng"
 
     @classmethod
     def of(cls, settings: object, on_page: Callable[[int, int], None] | None = None) -> Reading:
-        return cls(settings.ocr, settings.threads, on_page)  # type: ignore[attr-defined]
+        return cls(settings.ocr, settings.threads, on_page, settings.ocr_languages)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -367,12 +369,13 @@ def _ocr(pdf, pages: list[str], name: str, reading: Reading) -> tuple[list[str],
     scans = ocr.scans(pdf, pages)
     if not scans:
         return pages, [], []
-    why = "OCR is off (QA_OCR=off)" if reading.ocr == "off" else ocr.missing()
+    why = "OCR is off (QA_OCR=off)" if reading.ocr == "off" else ocr.missing(reading.languages)
     if why is not None:
         if "".join(pages).strip():
             return pages, [], [f"{name}, {_page_list(scans)}: scanned, not read; {why}"]
         raise DocumentError(f"{name}: PDF has no text layer (scanned images?) and {why}")
-    read, failed = ocr.read_scans(pdf, scans, threads=reading.threads, on_page=reading.on_page)
+    read, failed = ocr.read_scans(pdf, scans, threads=reading.threads, on_page=reading.on_page,
+                                  languages=reading.languages)
     for i, text in read.items():
         pages[i] = text
     problems = [f"{name}, page {i + 1}: {why}; the other pages are indexed" for i, why in failed.items()]

@@ -10,7 +10,10 @@ it read 99% of the characters right where RapidOCR read 90% (it dropped whole li
 page. Each process runs one thread and `threads` pages are read side by side: OpenMP threads inside one
 page cost about ten times the CPU on a busy machine (measured there).
 
-Leaves out: languages other than English, page orientation detection, images inside text pages (figures),
+The scans' languages are a setting (`ocr_languages`, Tesseract's names joined by "+": "eng+rus"); each
+needs its Debian package, and a missing one is named in one line.
+
+Leaves out: detecting a scan's language by itself, page orientation detection, images inside text pages (figures),
 and writing a text layer back into the PDF.
 """
 
@@ -34,12 +37,14 @@ MIN_WORDS = 3  # a scan read as fewer words (of two or more letters or digits) i
 DPI_RANGE = (150, 300)  # render at the scan's own resolution, within these bounds
 MAX_PIXELS = 40_000_000  # a huge page is rendered smaller rather than filling memory
 PAGE_TIMEOUT = 300  # seconds Tesseract may spend on one page
+_CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
+_CJK_SPACE = re.compile(f"(?<=[{_CJK}]) +(?=[{_CJK}])")  # Tesseract spaces Chinese characters apart
 _WORD = re.compile(r"(?<!\w)[^\W\d_]{2,}(?!\w)|(?<!\w)\d{2,}(?!\w)")
 
 
 @functools.cache
-def missing() -> str | None:
-    """Why OCR cannot run on this machine (one line), or None when it can."""
+def missing(languages: str = "eng") -> str | None:
+    """Why OCR of `languages` ("eng+rus") cannot run on this machine (one line), or None when it can."""
     exe = shutil.which("tesseract")
     if exe is None:
         return "Tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-eng, or `make tesseract`)"
@@ -47,7 +52,11 @@ def missing() -> str | None:
         langs = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, timeout=30).stdout.split()
     except (OSError, subprocess.SubprocessError) as e:
         return f"Tesseract does not run ({type(e).__name__})"
-    return None if "eng" in langs else "Tesseract has no English data (apt-get install tesseract-ocr-eng)"
+    absent = [lang for lang in languages.split("+") if lang not in langs]
+    if not absent:
+        return None
+    packages = " ".join(f"tesseract-ocr-{lang.replace('_', '-')}" for lang in absent)
+    return f"Tesseract has no data for {', '.join(absent)} (apt-get install {packages})"
 
 
 def scans(pdf, texts: Sequence[str]) -> list[int]:
@@ -71,11 +80,11 @@ def _largest_image(page) -> tuple[float, float]:
     return best / max(width * height, 1.0), dpi
 
 
-def read_text(png: bytes, dpi: int) -> str:
+def read_text(png: bytes, dpi: int, languages: str = "eng") -> str:
     """The text Tesseract reads in one page image; raises RuntimeError with one line when it fails."""
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
-        r = subprocess.run(["tesseract", "stdin", "stdout", "-l", "eng", "--dpi", str(dpi)], input=png,
+        r = subprocess.run(["tesseract", "stdin", "stdout", "-l", languages, "--dpi", str(dpi)], input=png,
                            capture_output=True, env=env, timeout=PAGE_TIMEOUT)
     except subprocess.TimeoutExpired as e:
         raise RuntimeError(f"OCR took over {PAGE_TIMEOUT} s") from e
@@ -83,7 +92,7 @@ def read_text(png: bytes, dpi: int) -> str:
         why = next((ln for ln in r.stderr.decode(errors="replace").splitlines() if ln.strip()), "no message")
         raise RuntimeError(f"Tesseract failed ({why.strip()[:120]})")
     lines = r.stdout.decode("utf-8", errors="replace").replace("\f", "").splitlines()
-    return "\n".join(line.rstrip() for line in lines).strip()
+    return "\n".join(_CJK_SPACE.sub("", line.rstrip()) for line in lines).strip()
 
 
 def _render(page) -> tuple[bytes, int]:
@@ -100,8 +109,8 @@ def _render(page) -> tuple[bytes, int]:
     return buf.getvalue(), round(scale * 72)
 
 
-def read_scans(pdf, pages: Sequence[int], *, threads: int = 1, on_page: Callable[[int, int], None] | None = None
-               ) -> tuple[dict[int, str], dict[int, str]]:
+def read_scans(pdf, pages: Sequence[int], *, threads: int = 1, on_page: Callable[[int, int], None] | None = None,
+               languages: str = "eng") -> tuple[dict[int, str], dict[int, str]]:
     """OCR the 0-based `pages` of `pdf`: ({page: text} for the pages read, {page: why} for those that could not be).
 
     PDFium renders in this thread (it is not thread-safe); Tesseract reads `threads` pages at a time.
@@ -130,7 +139,7 @@ def read_scans(pdf, pages: Sequence[int], *, threads: int = 1, on_page: Callable
         for i in pages:
             try:
                 png, dpi = _render(pdf[i])
-                running.append((i, pool.submit(read_text, png, dpi)))
+                running.append((i, pool.submit(read_text, png, dpi, languages)))
             except Exception as e:  # PDFium raises its own errors and others on damaged pages
                 failed[i] = f"cannot be rendered ({type(e).__name__}: {e})".splitlines()[0][:160]
                 running.append((i, None))

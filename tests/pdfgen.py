@@ -58,6 +58,23 @@ def _pdf(streams: list[bytes], *, flate: bool = False, break_xref: bool = False)
     return bytes(out)
 
 
+def scanned_lines(lines: list[str], font: str, *, dpi: int = 200) -> bytes:
+    """An image-only PDF of one A4 page with `lines` typeset at 12 points in the TrueType `font` (for scripts
+    Helvetica cannot show: Cyrillic, Chinese), as a scanner makes one."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    face = ImageFont.truetype(font, size=round(12 / 72 * dpi))
+    image = Image.new("L", (round(8.27 * dpi), round(11.69 * dpi)), 255)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((dpi, dpi + i * round(0.3 * dpi)), line, font=face, fill=0)
+    buf = io.BytesIO()
+    image.save(buf, "PDF", resolution=dpi)
+    return buf.getvalue()
+
+
 def scanned(pdf: bytes, *, dpi: int = 200, pages: list[int] | None = None, noise: float = 0.0,
             skew: float = 0.0) -> bytes:
     """An image-only PDF of `pdf`'s pages (0-based `pages`, default all), as a scanner makes one: each page

@@ -11,7 +11,7 @@ from qa.documents import Reading, parse
 from qa.errors import DocumentError, InputError
 from qa.indexing import update_index
 from qa.pipeline import ask
-from tests.pdfgen import damaged, make_pdf, scanned, with_scans
+from tests.pdfgen import damaged, make_pdf, scanned, scanned_lines, with_scans
 
 PAGES = [
     "Annual report of the Mountain Water Institute\n"
@@ -135,6 +135,38 @@ def test_ocr_off_indexes_the_text_pages_and_names_the_scans(tmp_path, settings, 
     assert stats.documents == 1
     assert sorted(stats.errors) == ["all.pdf: PDF has no text layer (scanned images?) and OCR is off (QA_OCR=off)",
                                     "report.pdf, page 2: scanned, not read; OCR is off (QA_OCR=off)"]
+
+
+RUSSIAN = ["Отчёт Института горных вод", "Озеро Иссык-Куль содержит 1738 кубических",
+           "километров воды и никогда не замерзает зимой.", "Его солёность составляет около шести граммов",
+           "на литр, в шесть раз меньше океанской."]
+CHINESE = ["山地水文研究所年度报告", "伊塞克湖冬季从不结冰。", "湖水的盐度约为每升六克，是海洋的六分之一。"]
+FONTS = "/usr/share/fonts/truetype/"
+
+
+@pytest.mark.parametrize("lines, font, languages, least", [
+    (RUSSIAN, FONTS + "dejavu/DejaVuSans.ttf", "eng+rus", 0.95),
+    (CHINESE, FONTS + "wqy/wqy-microhei.ttc", "eng+chi_sim", 0.9)])
+def test_scans_in_other_languages_are_read_with_their_language(lines, font, languages, least):
+    """With the scan's language named (QA_OCR_LANGUAGES) the text is read; with English only it is not.
+    Chinese comes without the spaces Tesseract puts between its characters."""
+    pdf = scanned_lines(lines, font)
+    expected = "".join("".join(lines).split())
+    read = parse(pdf, "scan.pdf", reading=Reading(languages=languages)).text
+    assert _accuracy(expected, "".join(read.split())) >= least, read
+    if languages.endswith("chi_sim"):
+        assert "冬季从不结冰" in read
+    english = parse(pdf, "scan.pdf", reading=Reading(languages="eng")).text
+    assert _accuracy(expected, "".join(english.split())) < 0.5, english
+
+
+def test_a_missing_ocr_language_is_named_in_one_line():
+    with pytest.raises(DocumentError) as e:
+        parse(scanned(TEXT, pages=[0]), "scan.pdf", reading=Reading(languages="eng+xyz"))
+    assert str(e.value) == ("scan.pdf: PDF has no text layer (scanned images?) and Tesseract has no data for xyz "
+                            "(apt-get install tesseract-ocr-xyz)")
+    with pytest.raises(InputError, match="ocr_languages must be Tesseract language names"):
+        Settings(ocr_languages="English; rm -rf /")
 
 
 def test_the_ocr_setting_is_checked(monkeypatch):
