@@ -48,13 +48,14 @@ def _init(address: str | None, settings: Settings) -> int:
     return max(1, int(ray.available_resources().get("CPU", 1)))
 
 
-def _parse(row: dict, limits: tuple[int, int], chunk_chars: int, overlap: int, ocr: str) -> dict:
+def _parse(row: dict, limits: tuple[int, int], chunk_chars: int, overlap: int, ocr: str, languages: str) -> dict:
     """Read and parse one file and chunk it (runs in a Ray worker; scanned pages are OCR'd one at a time)."""
     from .chunking import chunk_text
     from .documents import Limits, Reading, read_document
 
     try:
-        doc = read_document(__import__("pathlib").Path(row["path"]), Limits(*limits), Reading(ocr))
+        doc = read_document(__import__("pathlib").Path(row["path"]), Limits(*limits),
+                            Reading(ocr, languages=languages))
     except QAError as e:
         return {**row, "error": str(e), "doc": "", "chunks": ""}
     doc = replace(doc, path=row["key"])
@@ -101,7 +102,7 @@ def parse_and_embed(items: list[dict], settings: Settings, address: str | None
     ds = ray.data.from_items(items, override_num_blocks=min(len(items), actors * 4))
     ds = ds.map(_parse, fn_kwargs={"limits": (limits.unpacked_bytes, limits.text_chars),
                                    "chunk_chars": settings.chunk_chars, "overlap": settings.chunk_overlap_sentences,
-                                   "ocr": settings.ocr})
+                                   "ocr": settings.ocr, "languages": settings.ocr_languages})
     ds = ds.map_batches(_Embed, fn_constructor_kwargs={"name": settings.embedder, "batch": settings.embed_batch,
                                                        "threads": max(1, settings.threads // actors),
                                                        "precision": settings.embed_precision},
