@@ -18,8 +18,14 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "qa"
 # The flows' orchestrators and the package's public face: parts below them (store/, generation/, …) are called by
 # them and must not call back. Front ends (serve/) sit above them and call them.
-ORCHESTRATORS = {"qa", "qa.pipeline", "qa.service", "qa.indexing", "qa.evaluation", "qa.cli"}
+ORCHESTRATORS = {"qa", "qa.answer.pipeline", "qa.service", "qa.ingest.indexing", "qa.evaluation", "qa.cli"}
 FRONT_ENDS = ("qa.serve",)
+# Layers, lowest first: a module imports only from its own layer or one below, so an index and a question flow down
+# through the folders and nothing climbs back. The answering flow may read sentences the way the indexing flow's
+# chunking cuts them (citations' offsets must match the chunks'); the indexing flow never imports the answering one.
+LAYERS = [("qa.config", "qa.errors", "qa.text", "qa.cpu", "qa.embedding", "qa.store", "qa.generation"),
+          ("qa.ingest",),
+          ("qa.answer",)]  # everything else (qa, qa.service, qa.evaluation, qa.cli, qa.readme, qa.serve) sits on top
 
 
 def _modules() -> dict[str, Path]:
@@ -86,7 +92,7 @@ def _circle(edges: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_is_read_correctly():
     edges = graph()
     assert "qa.store.base" in edges["qa.store.local"]  # a relative import
-    assert "qa.indexing_ray" in edges["qa.indexing"]  # an import inside a function counts
+    assert "qa.ingest.indexing_ray" in edges["qa.ingest.indexing"]  # an import inside a function counts
     assert "qa.generation.ctranslate2" not in edges["qa.generation"]  # the factory's choice of implementation
     assert "qa.config" in edges["qa.store.base"]  # an import under TYPE_CHECKING counts
     assert "qa.serve.schemas" in edges["qa.serve.api"]  # `from . import schemas`
@@ -106,4 +112,17 @@ def test_no_subpackage_imports_back_up_into_the_orchestrators():
     packages = {m for m, path in _modules().items() if path.name == "__init__.py"} - {"qa"}
     upward = [f"{m} -> {t}" for m, targets in graph().items() for t in sorted(targets & ORCHESTRATORS)
               if (m in packages or m.count(".") >= 2) and not m.startswith(FRONT_ENDS)]
+    assert not upward, upward
+
+
+def _layer(module: str) -> int:
+    return next((n for n, prefixes in enumerate(LAYERS)
+                 if any(module == p or module.startswith(p + ".") for p in prefixes)), len(LAYERS))
+
+
+def test_no_import_runs_back_up_a_layer():
+    edges = graph()
+    assert _layer("qa.store.local") == 0 and _layer("qa.ingest.indexing") == 1 and _layer("qa.answer.pipeline") == 2
+    assert _layer("qa.service") == _layer("qa") == _layer("qa.serve.api") == 3
+    upward = [f"{m} -> {t}" for m, targets in edges.items() for t in sorted(targets) if _layer(t) > _layer(m)]
     assert not upward, upward

@@ -30,19 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import MAX_QUESTION_CHARS, Settings
+from ..embedding import Embedder, settings_embedder
+from ..errors import InputError, QAError
+from ..generation import Generator, NotFoundProbe, settings_generator
+from ..store import Reader, open_reader, page_at
+from ..text import STOP, stems
 from . import overview, spelling
 from .answerability import Choice, choose
 from .citations import Citation, Evidence, Retrieved, answer_scores, cite, evidence_sentences
-from .config import MAX_QUESTION_CHARS, Settings
 from .context import Reading, read
-from .documents import page_at
-from .embedding import Embedder, settings_embedder
-from .errors import InputError, QAError
-from .generation import Generator, NotFoundProbe, settings_generator
 from .prompting import build_judge_messages, build_messages, build_span_messages, is_not_found
 from .retrieval import Passage, retrieve
-from .store import Reader, open_reader
-from .text import STOP, stems
 from .verification import Draft, verify_stream
 
 FOLLOWUP_OWN_WEIGHT = 0.7  # bench/followups.jsonl: 87.5% right at 0.5-0.7, 62.5% at 0 (query only) or 1
