@@ -1,4 +1,4 @@
-"""The import graph of `qa/`: no circle, and no subpackage reaching back up into the orchestrators.
+"""The shape of `qa/`: an import graph with no circle and nothing reaching back up; no function over 60 lines.
 
 The graph is read from the source (ast), not by importing. An edge is every import of a `qa` module: at the
 top of a module, inside a function (that only postpones a circle) and under `if TYPE_CHECKING:` (a type named
@@ -126,3 +126,17 @@ def test_no_import_runs_back_up_a_layer():
     assert _layer("qa.service") == _layer("qa") == _layer("qa.serve.api") == 3
     upward = [f"{m} -> {t}" for m, targets in edges.items() for t in sorted(targets) if _layer(t) > _layer(m)]
     assert not upward, upward
+
+
+MAX_FUNCTION_LINES = 60  # DESIGN.md: "a long function is a list of stages waiting to be named"
+
+
+def test_no_function_over_60_lines():
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long

@@ -8,7 +8,7 @@
     verification.py   the one verifier: each draft sentence tied to the span that supports it, or dropped
     overview.py       "what is this about?": a document's sections and their lead sentences
     spelling.py       misspelt question words corrected against the documents' words
-    pipeline.py       `ask` / `ask_stream`: the stages above, in order
+    pipeline.py       `ask` / `ask_stream`: a question's `Run`, whose methods are the stages above, in order
 
 The flow reads the index through `qa.store`'s Reader and writes with `qa.generation`'s Generator; it
 never imports the indexing flow's orchestration (`qa.ingest.indexing`).

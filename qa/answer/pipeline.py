@@ -1,14 +1,18 @@
-"""`ask`: a question answered in stages, each a small function with a typed result.
+"""`ask`: one question answered by a `Run`, whose methods are the stages, in order.
 
-    retrieve_stage     -> Retrieved    passages (dense + BM25, fused), their sentences, answer scores
-    choose             -> Choice       answer rules: the answer sentence, what the model reads, or a refusal
-    judge              -> reason       the model, asked yes/no, refuses a doubtful one-fact question
-    compose            -> str pieces   the local model's draft, from numbered evidence sentences
-    verify_stream      -> (sentence, evidence, support)  each completed draft sentence checked as it streams
-                                       (`verification`: the one verifier, also used by `qa eval` on drafts)
-    conclude           -> mode         the model's answer, a refusal, or the quoted best sentence
-    narrow             -> parts        a quoted sentence cut to the phrase of it that answers (the model points)
-    cite               -> Answer       verified sentences with [n] markers, exact quotes and offsets
+    Run.retrieve   -> Retrieved    passages (dense + BM25, fused), their sentences, answer scores; then the
+                   -> Choice       answer rules: the answer sentence, what the model reads, or a refusal
+    Run.judge      -> reason       the model, asked yes/no, refuses a doubtful one-fact question
+    Run.compose    -> str pieces   the local model's draft, from numbered evidence sentences
+    Run.verify     -> str pieces   each completed draft sentence checked as it streams (`verification`: the one
+                                   verifier, also used by `qa eval` on drafts); the verified text so far
+    Run.conclude   -> mode         the model's answer, a refusal, or the quoted best sentence
+    narrow         -> parts        a quoted sentence cut to the phrase of it that answers (the model points)
+    Run.answer     -> Answer       verified sentences with [n] markers, exact quotes and offsets
+    Run.overview                   "what is this about?": the sections' lead sentences, written and verified
+
+A `Run` holds what the stages share for one question (the store, embedder, settings, model, the retrieved
+evidence, the rules' choice, what the model reads, the draft and the timings), so no stage passes it by hand.
 
 `ask_stream` yields only verified text: a sentence appears once it has passed verification and
 never disappears; the pieces joined are exactly `Answer.text`. When the model finds nothing
@@ -42,7 +46,7 @@ from .citations import Citation, Evidence, Retrieved, answer_scores, cite, evide
 from .context import Reading, read
 from .prompting import build_judge_messages, build_messages, build_span_messages, is_not_found
 from .retrieval import Passage, retrieve
-from .verification import Draft, verify_stream
+from .verification import Draft, Part, verify_stream
 
 FOLLOWUP_OWN_WEIGHT = 0.7  # bench/followups.jsonl: 87.5% right at 0.5-0.7, 62.5% at 0 (query only) or 1
 log = logging.getLogger(__name__)
@@ -106,88 +110,13 @@ def retrieve_stage(question: str, history: Sequence[Turn] | None, store: Reader,
     return Retrieved(query, passages, evidence, ev_vecs, scores)
 
 
-def usable_generator(generator: Generator | None, s: Settings) -> Generator | None:
-    """The generator to use (the one passed in, else the settings' model), or None when the model cannot
-    be loaded: then the rules decide and the answer is extracted. Loaded once per question."""
-    try:
-        return generator or settings_generator(s)
-    except QAError as e:  # a broken or missing model must not cost the user the answer
-        log.warning("the model is not available, answering by extraction: %s", e)
-        return None
-
-
 def judged(choice: Choice, s: Settings) -> bool:
     """A one-fact question whose best sentence scores under `judge_below`: the model decides if it is answered."""
     return not choice.several and choice.confidence < s.judge_below
 
 
-def fold_probe(choice: Choice, gen: Generator | None, s: Settings) -> NotFoundProbe | None:
-    """The judge folded into the draft (`judge_fold`, on runtimes that can): the draft's own first-token
-    probability of NOT FOUND decides, read from the pass that writes it, instead of a second prompt.
-    Measured on the tuning halves (bench/judge_fold.py): as good a separation as the judge's p(yes)."""
-    if not (s.judge_fold and judged(choice, s) and getattr(gen, "folds_judge", False)):
-        return None
-    return NotFoundProbe(s.judge_max_not)
-
-
-def judge(question: str, reading: Reading, choice: Choice, gen: Generator | None, s: Settings,
-          timings: dict[str, float]) -> str:
-    """A refusal reason when the model judges that the evidence does not state the answer, else "".
-
-    Only one-fact questions whose best sentence scores under `judge_below` are judged: SQuAD 2.0's
-    adversarial questions reuse a paragraph's words for something it never states, which the scores
-    cannot see; the model, asked "do the sources state the answer?", often can."""
-    if not judged(choice, s) or s.judge_min_yes <= 0:
-        return ""
-    if not hasattr(gen, "p_yes"):  # no model, or a generator written before the protocol had the judge
-        return ""
-    t = time.perf_counter()
-    try:
-        p = gen.p_yes(build_judge_messages(question, reading.texts))
-    except QAError as e:  # a broken model leaves the decision to the rules
-        log.warning("the model could not judge, the rules decide: %s", e)
-        return ""
-    finally:
-        timings["judge"] = time.perf_counter() - t
-    if p < s.judge_min_yes:
-        return f"the model judges that the closest sentences do not state the answer (p(yes) {p:.2f} < " \
-               f"{s.judge_min_yes})"
-    return ""
-
-
-def compose(question: str, reading: Reading, choice: Choice, gen: Generator, s: Settings,
-            timings: dict[str, float], probe: NotFoundProbe | None = None) -> Iterator[str]:
-    """The model's draft, piece by piece, written from the windows of evidence it reads."""
-    budget = s.max_new_tokens_many if choice.several else s.max_new_tokens
-    messages = build_messages(question, reading.texts)
-    timings["prompt_chars"] = float(len(messages[-1]["content"]))
-    if probe is None:
-        yield from gen.stream(messages, max_new_tokens=budget)
-    else:
-        yield from gen.stream(messages, max_new_tokens=budget, probe=probe)
-
-
-def _extract(r: Retrieved, choice: Choice, s: Settings,
-             draft: Draft | None = None) -> list[tuple[str, Evidence, float]]:
-    """The extractive answer: the pick, plus up to two more good sentences for list questions.
-
-    When the model's draft failed verification on a detail, the sentence it was written from is often the
-    answer the rules missed ("Apple's revenue for Q3 2007 was US$6.22 billion": "Q3" is not in the source,
-    but the sentence with US$6.22 billion is): a one-fact question quotes that sentence instead of the
-    rules' pick when the model read it and it scores at least `source_ratio` of the pick."""
-    chosen = [choice.pick]
-    if draft and draft.nearest and not choice.several and s.source_ratio:
-        near = draft.nearest[0]
-        if near in choice.focus and r.scores[near] >= s.source_ratio * choice.confidence:
-            chosen = [near]
-    if choice.several:
-        chosen += [i for i in choice.focus[1:] if r.scores[i] >= s.min_answer_score][:2]
-        chosen.sort(key=lambda i: (r.evidence[i].passage.doc_path, r.evidence[i].start))
-    return [(r.evidence[i].text, r.evidence[i], float(r.scores[i])) for i in chosen]
-
-
-def narrow(question: str, parts: list[tuple[str, Evidence, float]], gen: Generator | None, s: Settings,
-           timings: dict[str, float]) -> list[tuple[str, Evidence, float]]:
+def narrow(question: str, parts: list[Part], gen: Generator | None, s: Settings,
+           timings: dict[str, float]) -> list[Part]:
     """A one-sentence quote cut to the phrase of it that answers, when the model can point to one.
 
     The model reads the quoted sentence alone and copies the shortest phrase that answers ("Capricorn
@@ -247,47 +176,6 @@ def _widen(sentence: str, start: int, end: int) -> str:
     return sentence[start:end]
 
 
-def generate_verified(question: str, r: Retrieved, choice: Choice, emb: Embedder, s: Settings, draft: Draft,
-                      gen: Generator | None, page_of, timings: dict[str, float], t0: float,
-                      reading: Reading | None = None, probe: NotFoundProbe | None = None) -> Iterator[str]:
-    """Compose and verify: yield the answer's new verified text each time a sentence passes."""
-    if gen is None:  # no model: the draft never ran, and `conclude` quotes the best sentence
-        return
-    t1 = time.perf_counter()
-    shown = ""
-    try:
-        reading = reading or read(r, choice, s)
-        pieces = _timed(compose(question, reading, choice, gen, s, timings, probe), timings, t1)
-        # a window's neighbours are as much on topic as its chosen sentence
-        for _ in verify_stream(pieces, replace(r, scores=reading.scores), emb, s, choice, draft):
-            text = cite(draft.kept, page_of).text
-            timings.setdefault("first_sentence", time.perf_counter() - t0)
-            yield text[len(shown):]
-            shown = text
-    except QAError as e:  # a broken or missing model must not cost the user the answer
-        log.warning("generator failed, answering by extraction: %s", e)
-    timings["generate"] = time.perf_counter() - t1
-
-
-def conclude(draft: Draft, choice: Choice, s: Settings) -> tuple[str, str]:
-    """(mode, refusal reason) once the draft is done: the model's answer, a refusal, or the quoted sentence.
-
-    The model found nothing when it said NOT FOUND or wrote only the question back ("China invested in
-    new energy projects" for "how much did China invest…"): refuse unless the rules are confident.
-    """
-    if draft.kept:
-        return "generated", ""
-    if choice.tentative:  # only a verified draft could answer it
-        return "refused", choice.reason + (", and the model found no answer" if draft.not_found else
-                                           ", and nothing the model wrote could be verified")
-    if draft.found_nothing and choice.confidence < s.model_refusal_below:
-        return "refused", "the model found no answer in the closest sentences"
-    if draft.finished and choice.confidence < s.fallback_min_score:
-        return "refused", ("nothing the model wrote could be verified, and the closest sentence is not similar "
-                           f"enough ({choice.confidence:.2f} < {s.fallback_min_score})")
-    return "extractive-fallback", ""
-
-
 def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | None = None,
                mode: str | None = None, history: Sequence[Turn] | None = None, settings: Settings | None = None,
                embedder: Embedder | None = None, generator: Generator | None = None,
@@ -299,96 +187,256 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
                                                   store=store)
     question = check_text(question)
     with open_reader(s) as store:  # a local version is closed once a newer one is live and its readers are done
-        yield from _answer(question, history, store, _embedder_for(store, s, embedder), s, generator, doc)
+        yield from Run(question, history, store, _embedder_for(store, s, embedder), s, generator, doc).stream()
 
 
 OVERVIEW_PROMPT = "What are the main points of these sources? Write one short sentence per point, about the subject."
 
 
-def _overview(question: str, store: Reader, emb: Embedder, s: Settings, generator: Generator | None,
-              doc: str) -> Iterator[str | Answer]:
-    """An overview request answered from the lead sentences of the document's sections (see `overview`)."""
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    scopes = overview.scope(question, store, doc)
-    evidence = [e for sc in scopes for e in overview.outline(sc, n=1 if len(scopes) > 1 else 0)]
-    passages = [replace(e.passage, n=n) for n, e in enumerate(evidence, 1)]
-    evidence = [replace(e, passage=p) for e, p in zip(evidence, passages, strict=True)]
-    timings["retrieve"] = time.perf_counter() - t0
-    if not evidence:
-        yield REFUSAL
-        yield Answer(question, REFUSAL, True, [], [], timings, "refused", 0.0, "the document holds no sentence to "
-                                                                           "summarise")
-        return
-    ones = np.ones(len(evidence))
-    r = Retrieved(question, passages, evidence, emb.embed([e.text for e in evidence]), ones)
-    choice = Choice(0, 1.0, "", list(range(len(evidence))), True)
-    reading = Reading([f"({overview.label(e)}) {e.text}" for e in evidence], [[i] for i in range(len(evidence))], ones)
-    draft, page_of = Draft(), _page_of(store)
-    gen = usable_generator(generator, s) if s.mode == "generated" else None
-    yield from generate_verified(OVERVIEW_PROMPT, r, choice, emb, s, draft, gen, page_of, timings, t0, reading)
-    used = "generated" if draft.kept else "extractive" if s.mode == "extractive" else "extractive-fallback"
-    # every section is covered: by the model's verified sentences, else by its quoted lead sentence
-    told = {part[1].passage.n for part in draft.kept}
-    parts = draft.kept + [(e.text, e, 1.0) for e in evidence if e.passage.n not in told]
-    streamed = cite(draft.kept, page_of)
-    shown = streamed.text if draft.kept else ""
-    v = cite(parts, page_of)
-    if not v.text.startswith(shown):  # what was streamed stays as it was
-        v = streamed
-    timings["total"] = time.perf_counter() - t0
-    if len(v.text) > len(shown):
-        yield v.text[len(shown):]
-    yield Answer(question, v.text, False, v.citations, passages, timings, used, 1.0, "", draft.dropped)
+class Run:
+    """One question on its way through the stages; `stream()` runs them in order.
 
+    Built with what stays fixed (the question, the chat's history, the open store, the embedder, the settings,
+    the generator passed in, the document it is limited to); the stages fill in the rest as they go: `question`
+    (spelling corrected), `r` (retrieved evidence), `choice` (the rules'), `gen` (the model, once loaded),
+    `reading` (what the model reads), `probe` (the judge folded into the draft), `draft`, `timings`, and the
+    outcome `mode` and `reason`."""
 
-def _answer(question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder, s: Settings,
-            generator: Generator | None, doc: str = "") -> Iterator[str | Answer]:
-    if s.overview_min and \
-            overview.is_overview(question, emb.embed([question])[0], emb, s.overview_min) and \
-            (doc or overview.names_its_subject(question, store)):
-        yield from _overview(question, store, emb, s, generator, doc)
-        return
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    asked, question = question, spelling.correct(question, store, spelling.known_words(emb)) \
-        if s.spelling else question
-    r = retrieve_stage(question, history, store, emb, s, doc)
-    timings["retrieve"] = time.perf_counter() - t0
-    choice = choose(question, r.query, r.evidence, r.scores, s)
-    page_of = _page_of(store)
-    draft, gen = Draft(), None
-    if choice.reason and (s.mode == "extractive" or not choice.tentative):
-        used, reason = "refused", choice.reason
-    elif s.mode == "extractive":
-        used, reason = "extractive", ""
-    else:
-        gen = usable_generator(generator, s)
-        reading = read(r, choice, s)  # what the judge and the draft both read
-        probe = fold_probe(choice, gen, s)
-        if probe is None and (reason := judge(question, reading, choice, gen, s, timings)):
-            used = "refused"
+    def __init__(self, question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder, s: Settings,
+                 generator: Generator | None = None, doc: str = "") -> None:
+        self.asked = self.question = question
+        self.history, self.store, self.emb, self.s, self.generator, self.doc = history, store, emb, s, generator, doc
+        self.t0 = time.perf_counter()
+        self.timings: dict[str, float] = {}
+        self.page_of = _page_of(store)
+        self.draft = Draft()
+        self.gen: Generator | None = None
+        self.r: Retrieved
+        self.choice: Choice
+        self.reading: Reading | None = None
+        self.probe: NotFoundProbe | None = None
+        self.mode, self.reason = "", ""
+
+    def stream(self) -> Iterator[str | Answer]:
+        """Yield the answer's verified text as it passes (str pieces), then the `Answer`."""
+        if self.wants_overview():
+            yield from self.overview()
+            return
+        self.t0 = time.perf_counter()
+        self.retrieve()
+        yield from self.write()
+        self.timings["total"] = time.perf_counter() - self.t0
+        answer = self.answer()
+        if self.mode != "generated":  # nothing was streamed: the whole text at once
+            yield answer.text
+        yield answer
+
+    def wants_overview(self) -> bool:
+        """An overview request ("what is this about?") of a document named, or passed as `doc`."""
+        s, question = self.s, self.question
+        return bool(s.overview_min and overview.is_overview(question, self.emb.embed([question])[0], self.emb,
+                                                            s.overview_min)
+                    and (self.doc or overview.names_its_subject(question, self.store)))
+
+    def retrieve(self) -> None:
+        """The question's words corrected, its passages retrieved and their sentences scored; the rules choose."""
+        if self.s.spelling:
+            self.question = spelling.correct(self.question, self.store, spelling.known_words(self.emb))
+        self.r = retrieve_stage(self.question, self.history, self.store, self.emb, self.s, self.doc)
+        self.timings["retrieve"] = time.perf_counter() - self.t0
+        self.choice = choose(self.question, self.r.query, self.r.evidence, self.r.scores, self.s)
+
+    def write(self) -> Iterator[str]:
+        """Decide `mode` and `reason`: the rules refuse or quote, else the model is judged, drafts and is
+        verified (yielding the verified text as it passes) and the run concludes."""
+        s, choice = self.s, self.choice
+        if choice.reason and (s.mode == "extractive" or not choice.tentative):
+            self.mode, self.reason = "refused", choice.reason
+            return
+        if s.mode == "extractive":
+            self.mode = "extractive"
+            return
+        self.gen = self.model()
+        self.reading = read(self.r, choice, s)  # what the judge and the draft both read
+        self.probe = self.fold_probe()
+        if self.probe is None and (reason := self.judge()):
+            self.mode, self.reason = "refused", reason
+            return
+        yield from self.verify()
+        self.mode, self.reason = self.conclude()
+
+    def model(self) -> Generator | None:
+        """The generator to use (the one passed in, else the settings' model), or None when the model cannot
+        be loaded: then the rules decide and the answer is extracted. Loaded once per question."""
+        try:
+            return self.generator or settings_generator(self.s)
+        except QAError as e:  # a broken or missing model must not cost the user the answer
+            log.warning("the model is not available, answering by extraction: %s", e)
+            return None
+
+    def fold_probe(self) -> NotFoundProbe | None:
+        """The judge folded into the draft (`judge_fold`, on runtimes that can): the draft's own first-token
+        probability of NOT FOUND decides, read from the pass that writes it, instead of a second prompt.
+        Measured on the tuning halves (bench/judge_fold.py): as good a separation as the judge's p(yes)."""
+        s = self.s
+        if not (s.judge_fold and judged(self.choice, s) and getattr(self.gen, "folds_judge", False)):
+            return None
+        return NotFoundProbe(s.judge_max_not)
+
+    def judge(self) -> str:
+        """A refusal reason when the model judges that the evidence does not state the answer, else "".
+
+        Only one-fact questions whose best sentence scores under `judge_below` are judged: SQuAD 2.0's
+        adversarial questions reuse a paragraph's words for something it never states, which the scores
+        cannot see; the model, asked "do the sources state the answer?", often can."""
+        s, gen = self.s, self.gen
+        if not judged(self.choice, s) or s.judge_min_yes <= 0:
+            return ""
+        if not hasattr(gen, "p_yes"):  # no model, or a generator written before the protocol had the judge
+            return ""
+        t = time.perf_counter()
+        try:
+            p = gen.p_yes(build_judge_messages(self.question, self.reading.texts))
+        except QAError as e:  # a broken model leaves the decision to the rules
+            log.warning("the model could not judge, the rules decide: %s", e)
+            return ""
+        finally:
+            self.timings["judge"] = time.perf_counter() - t
+        if p < s.judge_min_yes:
+            return f"the model judges that the closest sentences do not state the answer (p(yes) {p:.2f} < " \
+                   f"{s.judge_min_yes})"
+        return ""
+
+    def compose(self, question: str) -> Iterator[str]:
+        """The model's draft, piece by piece, written from the windows of evidence it reads."""
+        s = self.s
+        budget = s.max_new_tokens_many if self.choice.several else s.max_new_tokens
+        messages = build_messages(question, self.reading.texts)
+        self.timings["prompt_chars"] = float(len(messages[-1]["content"]))
+        if self.probe is None:
+            yield from self.gen.stream(messages, max_new_tokens=budget)
         else:
-            yield from generate_verified(question, r, choice, emb, s, draft, gen, page_of, timings, t0, reading,
-                                         probe)
-            used, reason = conclude(draft, choice, s)
-            if probe is not None and probe.stopped:
-                used, reason = "refused", (f"the model's draft would begin NOT FOUND (p {probe.p:.2f} > "
-                                           f"{s.judge_max_not})")
-    timings["total"] = time.perf_counter() - t0
-    if used == "refused":
-        answer = Answer(asked, REFUSAL, True, [], r.passages, timings, used, round(choice.confidence, 3), reason,
-                        draft.dropped)
-    else:
-        parts = draft.kept if used == "generated" else _extract(r, choice, s, draft)
-        if used == "extractive-fallback":
-            parts = narrow(question, parts, gen, s, timings)
-        v = cite(parts, page_of)
-        answer = Answer(asked, v.text, False, v.citations, r.passages, timings, used, round(choice.confidence, 3),
-                        "", draft.dropped)
-    if used != "generated":  # nothing was streamed: the whole text at once
-        yield answer.text
-    yield answer
+            yield from self.gen.stream(messages, max_new_tokens=budget, probe=self.probe)
+
+    def verify(self, prompt: str | None = None) -> Iterator[str]:
+        """Compose (answering `prompt`, by default the question) and verify: yield the answer's new verified
+        text each time a draft sentence passes."""
+        if self.gen is None:  # no model: the draft never ran, and `conclude` quotes the best sentence
+            return
+        t1 = time.perf_counter()
+        shown = ""
+        try:
+            self.reading = self.reading or read(self.r, self.choice, self.s)
+            pieces = _timed(self.compose(prompt or self.question), self.timings, t1)
+            # a window's neighbours are as much on topic as its chosen sentence
+            for _ in verify_stream(pieces, replace(self.r, scores=self.reading.scores), self.emb, self.s, self.choice,
+                                   self.draft):
+                text = cite(self.draft.kept, self.page_of).text
+                self.timings.setdefault("first_sentence", time.perf_counter() - self.t0)
+                yield text[len(shown):]
+                shown = text
+        except QAError as e:  # a broken or missing model must not cost the user the answer
+            log.warning("generator failed, answering by extraction: %s", e)
+        self.timings["generate"] = time.perf_counter() - t1
+
+    def conclude(self) -> tuple[str, str]:
+        """(mode, refusal reason) once the draft is done: the model's answer, a refusal, or the quoted sentence.
+
+        The model found nothing when it said NOT FOUND or wrote only the question back ("China invested in
+        new energy projects" for "how much did China invest…"): refuse unless the rules are confident. A draft
+        the folded judge stopped (its first token would begin NOT FOUND) is a refusal.
+        """
+        draft, choice, s = self.draft, self.choice, self.s
+        if self.probe is not None and self.probe.stopped:
+            return "refused", f"the model's draft would begin NOT FOUND (p {self.probe.p:.2f} > {s.judge_max_not})"
+        if draft.kept:
+            return "generated", ""
+        if choice.tentative:  # only a verified draft could answer it
+            return "refused", choice.reason + (", and the model found no answer" if draft.not_found else
+                                               ", and nothing the model wrote could be verified")
+        if draft.found_nothing and choice.confidence < s.model_refusal_below:
+            return "refused", "the model found no answer in the closest sentences"
+        if draft.finished and choice.confidence < s.fallback_min_score:
+            return "refused", ("nothing the model wrote could be verified, and the closest sentence is not similar "
+                               f"enough ({choice.confidence:.2f} < {s.fallback_min_score})")
+        return "extractive-fallback", ""
+
+    def extract(self) -> list[Part]:
+        """The extractive answer: the pick, plus up to two more good sentences for list questions.
+
+        When the model's draft failed verification on a detail, the sentence it was written from is often the
+        answer the rules missed ("Apple's revenue for Q3 2007 was US$6.22 billion": "Q3" is not in the source,
+        but the sentence with US$6.22 billion is): a one-fact question quotes that sentence instead of the
+        rules' pick when the model read it and it scores at least `source_ratio` of the pick."""
+        r, choice, s, draft = self.r, self.choice, self.s, self.draft
+        chosen = [choice.pick]
+        if draft.nearest and not choice.several and s.source_ratio:
+            near = draft.nearest[0]
+            if near in choice.focus and r.scores[near] >= s.source_ratio * choice.confidence:
+                chosen = [near]
+        if choice.several:
+            chosen += [i for i in choice.focus[1:] if r.scores[i] >= s.min_answer_score][:2]
+            chosen.sort(key=lambda i: (r.evidence[i].passage.doc_path, r.evidence[i].start))
+        return [(r.evidence[i].text, r.evidence[i], float(r.scores[i])) for i in chosen]
+
+    def answer(self) -> Answer:
+        """The `Answer` the run came to: the verified draft, the quoted sentence (cut to its phrase when the
+        model's draft failed) or a refusal, with [n] markers and exact quotes."""
+        r, draft, confidence = self.r, self.draft, round(self.choice.confidence, 3)
+        if self.mode == "refused":
+            return Answer(self.asked, REFUSAL, True, [], r.passages, self.timings, self.mode, confidence, self.reason,
+                          draft.dropped)
+        parts = draft.kept if self.mode == "generated" else self.extract()
+        if self.mode == "extractive-fallback":
+            parts = narrow(self.question, parts, self.gen, self.s, self.timings)
+        v = cite(parts, self.page_of)
+        return Answer(self.asked, v.text, False, v.citations, r.passages, self.timings, self.mode, confidence, "",
+                      draft.dropped)
+
+    def overview(self) -> Iterator[str | Answer]:
+        """An overview request answered from the lead sentences of the document's sections (see `overview`)."""
+        self.t0 = time.perf_counter()
+        evidence = self.outline()
+        self.timings["retrieve"] = time.perf_counter() - self.t0
+        if not evidence:
+            yield REFUSAL
+            yield Answer(self.question, REFUSAL, True, [], [], self.timings, "refused", 0.0,
+                         "the document holds no sentence to summarise")
+            return
+        ones = np.ones(len(evidence))
+        self.r = Retrieved(self.question, [e.passage for e in evidence], evidence,
+                           self.emb.embed([e.text for e in evidence]), ones)
+        self.choice = Choice(0, 1.0, "", list(range(len(evidence))), True)
+        self.reading = Reading([f"({overview.label(e)}) {e.text}" for e in evidence],
+                               [[i] for i in range(len(evidence))], ones)
+        self.gen = self.model() if self.s.mode == "generated" else None
+        yield from self.verify(OVERVIEW_PROMPT)
+        yield from self.overview_answer()
+
+    def outline(self) -> list[Evidence]:
+        """The lead sentences of the sections of the document(s) asked about, each in a passage numbered in order."""
+        scopes = overview.scope(self.question, self.store, self.doc)
+        evidence = [e for sc in scopes for e in overview.outline(sc, n=1 if len(scopes) > 1 else 0)]
+        passages = [replace(e.passage, n=n) for n, e in enumerate(evidence, 1)]
+        return [replace(e, passage=p) for e, p in zip(evidence, passages, strict=True)]
+
+    def overview_answer(self) -> Iterator[str | Answer]:
+        """The overview's rest, then its `Answer`: every section is covered, by the model's verified sentences,
+        else by its quoted lead sentence."""
+        draft, evidence = self.draft, self.r.evidence
+        used = "generated" if draft.kept else "extractive" if self.s.mode == "extractive" else "extractive-fallback"
+        told = {part[1].passage.n for part in draft.kept}
+        parts = draft.kept + [(e.text, e, 1.0) for e in evidence if e.passage.n not in told]
+        streamed = cite(draft.kept, self.page_of)
+        shown = streamed.text if draft.kept else ""
+        v = cite(parts, self.page_of)
+        if not v.text.startswith(shown):  # what was streamed stays as it was
+            v = streamed
+        self.timings["total"] = time.perf_counter() - self.t0
+        if len(v.text) > len(shown):
+            yield v.text[len(shown):]
+        yield Answer(self.question, v.text, False, v.citations, self.r.passages, self.timings, used, 1.0, "",
+                     draft.dropped)
 
 
 def _embedder_for(store: Reader, s: Settings, embedder: Embedder | None) -> Embedder:
