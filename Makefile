@@ -36,8 +36,8 @@ run: index
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-# OCR of scanned PDF pages (qa/ocr.py), English, Russian and Simplified Chinese (QA_OCR_LANGUAGES picks).
-# Without root it only warns: scanned pages are then named, not read.
+# OCR of scanned PDF pages (qa/ingest/ocr.py), English, Russian and Simplified Chinese (QA_OCR_LANGUAGES
+# picks). Without root it only warns: scanned pages are then named, not read.
 tesseract:
 	@command -v tesseract >/dev/null && [ "$$(tesseract --list-langs 2>/dev/null | grep -cxE 'eng|rus|chi_sim')" = 3 ] || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.config import Settings  # noqa: E402
 from qa.embedding import settings_embedder  # noqa: E402
-from qa.indexing import update_index  # noqa: E402
+from qa.ingest.indexing import update_index  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
@@ -83,7 +83,7 @@ def bench_indexing(out: dict, tmp: Path) -> Settings:
     out["reindex_ratio"] = out["reindex_1_of_100_s"] / full
     assert inc.updated == 1 and inc.unchanged == 99
     # real retrieval latency at ~10k chunks
-    from qa.retrieval import retrieve
+    from qa.answer.retrieval import retrieve
 
     qs = [" ".join(random.Random(i).sample(texts[i].split(), 8)) for i in range(60)]
     lat = []
@@ -103,7 +103,7 @@ def bench_memory(out: dict, tmp: Path) -> None:
         corpus = tmp / f"mem{files}"
         make_corpus(corpus, files=files, chunks_per_file=75, seed=files)
         code = ("import resource, sys; from pathlib import Path; from qa.config import Settings; "
-                "from qa.indexing import update_index; "
+                "from qa.ingest.indexing import update_index; "
                 f"st = update_index([Path({str(corpus)!r})], settings=Settings.from_env(index_dir=Path({str(tmp)!r}) "
                 f"/ 'mem-index-{files}')); "
                 "print(st.chunks, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
@@ -161,10 +161,10 @@ def generator_figures(preset: str, runtime: str) -> dict:
         os.environ["CT2_FORCE_CPU_ISA"] = "AVX2"
         ct2.SMALL_MODEL_BYTES = 0
         runtime = "ctranslate2"
-    from qa.answerability import choose
+    from qa.answer.answerability import choose
+    from qa.answer.pipeline import retrieve_stage
+    from qa.answer.prompting import build_messages
     from qa.generation import load_generator
-    from qa.pipeline import retrieve_stage
-    from qa.prompting import build_messages
     from qa.store import live
 
     s = Settings.from_env()
@@ -227,7 +227,7 @@ def bench_model(out: dict) -> None:
 
 
 def bench_answers(out: dict) -> None:
-    from qa.pipeline import ask
+    from qa.answer.pipeline import ask
 
     s = Settings.from_env()
     qs = [line for line in (ROOT / "bench" / "questions-seed.jsonl").read_text().splitlines() if line]
@@ -261,10 +261,10 @@ def answer_figures(isa: str) -> dict:
         os.environ["CT2_FORCE_CPU_ISA"] = isa
     import json
 
-    from qa.answerability import choose
+    from qa.answer.answerability import choose
+    from qa.answer.pipeline import ask, retrieve_stage
+    from qa.answer.prompting import build_messages
     from qa.generation import settings_generator
-    from qa.pipeline import ask, retrieve_stage
-    from qa.prompting import build_messages
     from qa.store import live
 
     s = Settings.from_env(mode="generated")

@@ -3,9 +3,10 @@
     python bench/embedders.py [--embedders minilm,e5,use] [--threads 2] [--sample 300] [--keep DIR] [--append]
 
 Each embedder runs in a fresh child process (model load excluded from its speed, peak memory reported):
-the documents are read and chunked the way `qa index` does (`qa.documents.read_document`, `qa.chunking.chunk_text`
-with the default chunk size and overlap, and the text embedded is "title\\nchunk" as in `qa.indexing`), every
-chunk and question is embedded, and the parent ranks chunks by cosine (exact search, as FAISS's flat index).
+the documents are read and chunked the way `qa index` does (`qa.ingest.documents.read_document`,
+`qa.ingest.chunking.chunk_text` with the default chunk size and overlap, and the text embedded is "title\\nchunk" as
+in `qa.ingest.indexing`), every chunk and question is embedded, and the parent ranks chunks by cosine (exact
+search, as FAISS's flat index).
 
 Sets (answerable questions only): `bench/questions-seed.jsonl` over `corpus/`, `bench/questions-real-tune.jsonl`
 over `bench/real/tune/`, and `bench/questions-multilingual.jsonl` over `corpus/`, `bench/multilingual-corpus/`
@@ -55,7 +56,7 @@ QUERY_TIMING = 40  # questions embedded one at a time for the per-question laten
 
 def documents() -> list[tuple[str, str, str]]:
     """(folder, file name) of every document of every corpus, in a fixed order."""
-    from qa.documents import SUFFIXES
+    from qa.ingest.documents import SUFFIXES
 
     out = []
     for folder in sorted({f for fs in FOLDERS.values() for f in fs}):
@@ -68,9 +69,9 @@ def documents() -> list[tuple[str, str, str]]:
 
 def chunks() -> list[dict]:
     """Every chunk of every document, as qa indexes it."""
-    from qa.chunking import chunk_text
     from qa.config import Settings
-    from qa.documents import read_document
+    from qa.ingest.chunking import chunk_text
+    from qa.ingest.documents import read_document
 
     s = Settings()
     out = []

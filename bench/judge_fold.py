@@ -25,15 +25,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.answerability import choose  # noqa: E402
+from qa.answer.answerability import choose  # noqa: E402
+from qa.answer.context import read  # noqa: E402
+from qa.answer.pipeline import retrieve_stage  # noqa: E402
+from qa.answer.prompting import build_judge_messages, build_messages  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.context import read  # noqa: E402
 from qa.embedding import settings_embedder  # noqa: E402
 from qa.evaluation import load_questions  # noqa: E402
 from qa.generation import NotFoundProbe, settings_generator  # noqa: E402
-from qa.indexing import update_index  # noqa: E402
-from qa.pipeline import retrieve_stage  # noqa: E402
-from qa.prompting import build_judge_messages, build_messages  # noqa: E402
+from qa.ingest.indexing import update_index  # noqa: E402
 from qa.store import open_reader  # noqa: E402
 
 

@@ -93,8 +93,8 @@ def _sentences(docs: list[str]) -> list[list[str]]:
     """Each document's sentences, as `qa` reads them."""
     from pathlib import Path
 
-    from qa.chunking import sentence_spans
-    from qa.documents import SUFFIXES, read_document
+    from qa.ingest.chunking import sentence_spans
+    from qa.ingest.documents import SUFFIXES, read_document
 
     out = []
     for folder in docs:

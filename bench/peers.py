@@ -29,7 +29,7 @@ import json, sys, time
 sys.path.insert(0, {root!r})
 from qa.config import Settings
 from qa.embedding import settings_embedder
-from qa.indexing import update_index
+from qa.ingest.indexing import update_index
 s = Settings.from_env(index_dir={index!r}, embed_precision={precision!r})
 settings_embedder(s).embed(["warm up"])
 t0 = time.perf_counter()
@@ -63,8 +63,8 @@ def run(python: str, code: str) -> dict:
 def main() -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     from bench import make_corpus
-    from qa.chunking import chunk_text
     from qa.config import Settings
+    from qa.ingest.chunking import chunk_text
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--txtai", default="/tmp/txvenv/bin/python")

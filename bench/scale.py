@@ -34,8 +34,8 @@ DIM = 384
 
 def synthetic(n: int, seed: int = 0):
     """(docs, vectors): documents of 50 chunks, chunk texts, unit vectors around 1,000 centres."""
-    from qa.chunking import Chunk
-    from qa.documents import Document
+    from qa.ingest.chunking import Chunk
+    from qa.ingest.documents import Document
 
     words = [w.strip(".,#*") for w in (ROOT / "corpus" / "china-central-asia-cooperation.md").read_text().split()]
     rnd = random.Random(seed)
@@ -141,7 +141,7 @@ def ray_vs_single(tmp: Path) -> dict:
 def index_child(corpus: str, index_dir: str, ray: str) -> dict:
     from qa.config import Settings
     from qa.embedding import settings_embedder
-    from qa.indexing import update_index
+    from qa.ingest.indexing import update_index
 
     s = Settings.from_env(index_dir=Path(index_dir))
     if not ray:

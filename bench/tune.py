@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from qa.config import Settings  # noqa: E402
 from qa.evaluation import _run, load_questions  # noqa: E402
 from qa.generation import settings_generator  # noqa: E402
-from qa.indexing import update_index  # noqa: E402
+from qa.ingest.indexing import update_index  # noqa: E402
 
 
 class CachedGenerator:
@@ -59,7 +59,7 @@ class CachedGenerator:
 
 
 def run(questions: Path, s: Settings, gen: CachedGenerator) -> dict:
-    import qa.pipeline as pipeline
+    import qa.answer.pipeline as pipeline
 
     original = pipeline.settings_generator
     pipeline.settings_generator = lambda *a, **k: gen  # every ask in this process replays the cache

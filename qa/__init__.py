@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .citations import Citation
+from .answer.citations import Citation
+from .answer.pipeline import Answer, ask, ask_stream
+from .answer.retrieval import Passage
 from .config import Settings
 from .errors import DocumentError, IndexStoreError, InputError, ModelError, NotFoundError, QAError
-from .indexing import IndexStats, update_index
-from .pipeline import Answer, ask, ask_stream
-from .retrieval import Passage
+from .ingest.indexing import IndexStats, update_index
 
 __all__ = ["Answer", "Citation", "DocumentError", "IndexStats", "IndexStoreError", "InputError", "ModelError",
            "NotFoundError", "Passage", "QAError", "Settings", "add_documents", "ask", "ask_stream", "build_index",

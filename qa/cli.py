@@ -28,7 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .indexing import update_index
+    from .ingest.indexing import update_index
 
     s = _settings(args)
     opts = {"settings": s, "progress": not args.quiet, "ray_address": args.ray}
@@ -59,7 +59,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from .pipeline import Answer, ask_stream
+    from .answer.pipeline import Answer, ask_stream
 
     s = _settings(args)
     answer = None

@@ -87,16 +87,16 @@ class Settings:
     # Evidence sentences the model reads (the best first): 3 for one fact, up to 6 for lists.
     focus_sentences: int = 3
     focus_sentences_many: int = 6
-    # What the model reads around them (qa/context.py): "windows" (each with its neighbours and section heading),
+    # What the model reads around them (qa/answer/context.py): "windows" (each with its neighbours and section heading),
     # "sentences" (alone) or "passages" (whole retrieved passages); within a budget of characters.
     reading: str = "sentences"
     context_neighbours: int = 1
     context_chars: int = 1200
     context_chars_many: int = 2400
     # A question this close (cosine) to a plain overview request ("what is this about?") is answered from the
-    # document's sections (qa/overview.py); 0: off.
+    # document's sections (qa/answer/overview.py); 0: off.
     overview_min: float = 0.65
-    # Misspelt question words corrected against the documents' words before retrieval (qa/spelling.py).
+    # Misspelt question words corrected against the documents' words before retrieval (qa/answer/spelling.py).
     spelling: bool = True
     # Limits for ingestion.
     max_file_mb: float = 20.0
@@ -104,7 +104,7 @@ class Settings:
     max_unpacked_mb: float = 50.0  # a DOCX's zip members together, each PDF stream decompressed (bombs)
     max_text_mb: float = 10.0  # extracted text of one file, in millions of characters
     # Scanned PDF pages (an image, next to no text layer): "auto" reads them with Tesseract when it is installed
-    # (qa/ocr.py), "off" indexes only the text layer and names the pages it skipped.
+    # (qa/ingest/ocr.py), "off" indexes only the text layer and names the pages it skipped.
     ocr: str = "auto"
     # The languages of the scans, in Tesseract's names joined by "+" ("eng+rus", "eng+chi_sim"); each needs its
     # Debian package (tesseract-ocr-rus, …; `make tesseract` installs eng, rus and chi_sim).

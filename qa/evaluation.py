@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from .citations import split_sentences, strip_markers
+from .answer.citations import split_sentences, strip_markers
+from .answer.pipeline import Answer, ask
 from .config import Settings
 from .errors import InputError
-from .indexing import update_index
-from .pipeline import Answer, ask
+from .ingest.indexing import update_index
 from .store import Reader, open_reader, scratch
 
 
@@ -167,7 +167,7 @@ def _by(rows: list[dict], key: str) -> dict[str, dict]:
 def evaluate_overviews(items: list[dict], s: Settings, name: str) -> dict:
     """Overview questions ("what is this about?") about the document `doc` of each item: answered (not refused),
     citation validity, and coverage (the share of the document's top-level sections the citations fall in)."""
-    from .overview import coverage
+    from .answer.overview import coverage
 
     ask("warm-up question", settings=s)
     rows = []
@@ -237,10 +237,10 @@ def evaluate_drafts(items: list[dict], s: Settings, name: str) -> dict:
     Items are `{"q", "draft", "mutated": bool, "kind"}`; a draft is accepted when every one of its
     sentences survives verification against the question's retrieved evidence.
     """
-    from .answerability import choose
+    from .answer.answerability import choose
+    from .answer.pipeline import retrieve_stage
+    from .answer.verification import verify_text
     from .embedding import settings_embedder
-    from .pipeline import retrieve_stage
-    from .verification import verify_text
 
     emb = settings_embedder(s)
     rows = []

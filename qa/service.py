@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .answer.pipeline import check_text
+from .answer.retrieval import Passage, retrieve
 from .config import Settings
-from .documents import SUFFIXES, doc_id
 from .embedding import settings_embedder
 from .errors import IndexStoreError, InputError, NotFoundError
-from .indexing import IndexStats, update_index
-from .pipeline import check_text
-from .retrieval import Passage, retrieve
-from .store import has_index, open_reader
+from .ingest.documents import SUFFIXES
+from .ingest.indexing import IndexStats, update_index
+from .store import doc_id, has_index, open_reader
 
 NO_INDEX = {"version": None, "documents": 0, "chunks": 0, "index_type": None, "built_at": None}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,11 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qa.answer.prompting import SPAN_SYSTEM
 from qa.config import Settings
-from qa.prompting import SPAN_SYSTEM
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+# Subprocesses (`python -m qa.cli` run from a temporary folder) and Ray's workers import `qa` as well: make them
+# import this checkout's, not the one the virtualenv was installed from (a git worktree shares its virtualenv).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 TINY = {
     "rivers.md": "# Rivers\n\nThe Amu Darya river flows into the Aral Sea. Its length is about 2,400 kilometres.\n\n"
@@ -98,7 +102,7 @@ def fake_embedder() -> FakeEmbedder:
 
 @pytest.fixture
 def built(corpus: Path, settings: Settings, fake_embedder: FakeEmbedder) -> Settings:
-    from qa.indexing import update_index
+    from qa.ingest.indexing import update_index
 
     update_index([corpus], settings=settings, embedder=fake_embedder)
     return settings
@@ -115,7 +119,7 @@ def copy_index(real: Settings, dest: Path) -> Path:
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A real index of the default corpus built with the packaged MiniLM (shared by the slow tests)."""
-    from qa.indexing import update_index
+    from qa.ingest.indexing import update_index
 
     s = Settings.from_env(index_dir=tmp_path_factory.mktemp("real") / "index")
     update_index([ROOT / "corpus"], settings=s)

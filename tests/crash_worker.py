@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.config import Settings  # noqa: E402
-from qa.indexing import update_index  # noqa: E402
+from qa.ingest.indexing import update_index  # noqa: E402
 from tests.conftest import FakeEmbedder  # noqa: E402
 
 

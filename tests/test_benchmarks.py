@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from qa.documents import read_document
+from qa.ingest.documents import read_document
 from tests.conftest import ROOT
 
 REAL = ROOT / "bench" / "real"

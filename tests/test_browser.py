@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from qa.config import Settings
-    from qa.indexing import update_index
+    from qa.ingest.indexing import update_index
 
     base = tmp_path_factory.mktemp("browser")
     update_index([ROOT / "corpus"], settings=Settings.from_env(index_dir=base / "index"))

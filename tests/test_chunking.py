@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from qa.chunking import chunk_text, sentence_spans
+from qa.ingest.chunking import chunk_text, sentence_spans
 
 
 def test_sentences_keep_offsets_and_abbreviations():

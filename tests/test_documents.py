@@ -2,8 +2,8 @@ import io
 
 import pytest
 
-from qa.documents import Limits, parse
 from qa.errors import DocumentError
+from qa.ingest.documents import Limits, parse
 from tests.conftest import ROOT
 from tests.pdfgen import make_pdf
 
@@ -173,7 +173,7 @@ def test_pdf_running_headers_footers_and_page_numbers_are_removed():
 
 
 def test_lines_that_recur_on_few_pages_are_kept():
-    from qa.documents import strip_running_lines
+    from qa.ingest.documents import strip_running_lines
 
     pages = ["Safety first.\nThe pump runs.", "Other text.\nThe valve opens.", "More.\nThe end."]
     assert strip_running_lines(pages) == pages

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from qa.answerability import expected_type, holds_type
-from qa.citations import is_injection
+from qa.answer.answerability import expected_type, holds_type
+from qa.answer.citations import is_injection
+from qa.answer.pipeline import REFUSAL, ask, ask_stream, resolve_followup
+from qa.answer.prompting import build_messages
 from qa.errors import InputError
-from qa.indexing import update_index
-from qa.pipeline import REFUSAL, ask, ask_stream, resolve_followup
-from qa.prompting import build_messages
+from qa.ingest.indexing import update_index
 from qa.store import Store
 from tests.conftest import FakeGenerator, write_corpus
 
@@ -157,9 +157,9 @@ def test_injection_sentences_are_never_evidence(tmp_path, settings, fake_embedde
 
 
 def test_verify_drops_everything_unsupported(built, fake_embedder):
-    from qa.answerability import choose
-    from qa.pipeline import retrieve_stage
-    from qa.verification import verify_text
+    from qa.answer.answerability import choose
+    from qa.answer.pipeline import retrieve_stage
+    from qa.answer.verification import verify_text
 
     store = Store.open(built.index_dir)
     r = retrieve_stage("treaty summit", None, store, fake_embedder, built)
@@ -173,9 +173,9 @@ def test_drafts_eval_runs_the_chats_verifier(built, fake_embedder, tmp_path):
     """`qa eval` on drafts rejects what the chat rejects: a supported sentence that talks to the assistant, and
     a true sentence that answers another question (the chat's on-topic check), which the old reduced verifier
     accepted."""
-    from qa.answerability import choose
-    from qa.pipeline import retrieve_stage
-    from qa.verification import verify_text
+    from qa.answer.answerability import choose
+    from qa.answer.pipeline import retrieve_stage
+    from qa.answer.verification import verify_text
 
     store = Store.open(built.index_dir)
     q = "Which years were designated as the Years of High-Quality Development?"
@@ -289,7 +289,7 @@ def test_missing_model_preset_falls_back_to_extraction(built, fake_embedder):
 
 
 def test_number_or_ordinal_the_documents_never_mention_is_refused(built, fake_embedder):
-    from qa.answerability import missing_numbers
+    from qa.answer.answerability import missing_numbers
 
     assert missing_numbers("What did the first summit decide?", "The second summit was held.") == ["first"]
     assert missing_numbers("What happened in 2025?", "It was held in June 2025.") == []
@@ -383,7 +383,7 @@ def test_model_repeating_the_question_counts_as_not_found(built, fake_embedder):
     ("The second China-Central Asia Summit was held.", "The second China-Central Asia Summit was held.", ""),
 ])
 def test_missing_fact(claim, evidence, missing):
-    from qa.citations import missing_fact
+    from qa.answer.citations import missing_fact
 
     assert missing_fact(claim, evidence) == missing
 
@@ -399,14 +399,14 @@ def test_missing_fact(claim, evidence, missing):
     ("Since release 3.5.8, SQLite has limits.", "Versions of SQLite since release 3.5.8 have limits.", "", ""),
 ])
 def test_missing_fact_knows_what_the_question_already_says(claim, evidence, question, missing):
-    from qa.citations import missing_fact
+    from qa.answer.citations import missing_fact
 
     assert missing_fact(claim, evidence, question) == missing
 
 
 def test_an_unfinished_sentence_and_its_code_block_and_a_faq_question_and_answer_are_one_piece():
-    from qa.citations import evidence_sentences
-    from qa.retrieval import Passage
+    from qa.answer.citations import evidence_sentences
+    from qa.answer.retrieval import Passage
 
     text = ("With apt, you can set a package to hold using\n\n```\napt-mark hold package_name\n```\n\n"
             "Q:  The default build is too big. How can I make it smaller?\n\nA:  Give --enable-small to "
@@ -430,7 +430,7 @@ def test_who_accepts_a_group_as_the_answer():
     ("China and five countries are partners", False), ("- pip install qa", False),
 ])
 def test_headings_are_recognised(text, heading):
-    from qa.citations import is_heading
+    from qa.answer.citations import is_heading
 
     assert is_heading(text) is heading
 
@@ -574,7 +574,7 @@ def test_yes_share_reads_both_spellings_and_refuses_a_vocabulary_without_them():
     ("Where was the agreement signed?", False),
 ])
 def test_list_questions_and_follow_ups_opening_with_and(question, several):
-    from qa.answerability import wants_several
+    from qa.answer.answerability import wants_several
 
     assert wants_several(question) is several
 
@@ -633,8 +633,8 @@ def test_a_fallback_quote_is_cut_to_the_phrase_the_model_points_to(tmp_path, set
     ("The data sits on racks built by Capricorn Technologies.", "capricorn technologies.", "Capricorn Technologies"),
 ])
 def test_the_phrase_keeps_what_completes_it(sentence, reply, phrase):
+    from qa.answer.pipeline import narrow
     from qa.config import Settings
-    from qa.pipeline import narrow
 
     parts = narrow("Which one?", [(sentence, None, 0.5)], FakeGenerator("", phrase=reply), Settings(answer_phrase=True),
                    {})

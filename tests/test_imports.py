@@ -1,4 +1,4 @@
-"""The import graph of `qa/`: no circle, and no subpackage reaching back up into the orchestrators.
+"""The shape of `qa/`: an import graph with no circle and nothing reaching back up; no function over 60 lines.
 
 The graph is read from the source (ast), not by importing. An edge is every import of a `qa` module: at the
 top of a module, inside a function (that only postpones a circle) and under `if TYPE_CHECKING:` (a type named
@@ -18,8 +18,14 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "qa"
 # The flows' orchestrators and the package's public face: parts below them (store/, generation/, …) are called by
 # them and must not call back. Front ends (serve/) sit above them and call them.
-ORCHESTRATORS = {"qa", "qa.pipeline", "qa.service", "qa.indexing", "qa.evaluation", "qa.cli"}
+ORCHESTRATORS = {"qa", "qa.answer.pipeline", "qa.service", "qa.ingest.indexing", "qa.evaluation", "qa.cli"}
 FRONT_ENDS = ("qa.serve",)
+# Layers, lowest first: a module imports only from its own layer or one below, so an index and a question flow down
+# through the folders and nothing climbs back. The answering flow may read sentences the way the indexing flow's
+# chunking cuts them (citations' offsets must match the chunks'); the indexing flow never imports the answering one.
+LAYERS = [("qa.config", "qa.errors", "qa.text", "qa.cpu", "qa.embedding", "qa.store", "qa.generation"),
+          ("qa.ingest",),
+          ("qa.answer",)]  # everything else (qa, qa.service, qa.evaluation, qa.cli, qa.readme, qa.serve) sits on top
 
 
 def _modules() -> dict[str, Path]:
@@ -86,7 +92,7 @@ def _circle(edges: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_is_read_correctly():
     edges = graph()
     assert "qa.store.base" in edges["qa.store.local"]  # a relative import
-    assert "qa.indexing_ray" in edges["qa.indexing"]  # an import inside a function counts
+    assert "qa.ingest.indexing_ray" in edges["qa.ingest.indexing"]  # an import inside a function counts
     assert "qa.generation.ctranslate2" not in edges["qa.generation"]  # the factory's choice of implementation
     assert "qa.config" in edges["qa.store.base"]  # an import under TYPE_CHECKING counts
     assert "qa.serve.schemas" in edges["qa.serve.api"]  # `from . import schemas`
@@ -107,3 +113,30 @@ def test_no_subpackage_imports_back_up_into_the_orchestrators():
     upward = [f"{m} -> {t}" for m, targets in graph().items() for t in sorted(targets & ORCHESTRATORS)
               if (m in packages or m.count(".") >= 2) and not m.startswith(FRONT_ENDS)]
     assert not upward, upward
+
+
+def _layer(module: str) -> int:
+    return next((n for n, prefixes in enumerate(LAYERS)
+                 if any(module == p or module.startswith(p + ".") for p in prefixes)), len(LAYERS))
+
+
+def test_no_import_runs_back_up_a_layer():
+    edges = graph()
+    assert _layer("qa.store.local") == 0 and _layer("qa.ingest.indexing") == 1 and _layer("qa.answer.pipeline") == 2
+    assert _layer("qa.service") == _layer("qa") == _layer("qa.serve.api") == 3
+    upward = [f"{m} -> {t}" for m, targets in edges.items() for t in sorted(targets) if _layer(t) > _layer(m)]
+    assert not upward, upward
+
+
+MAX_FUNCTION_LINES = 60  # DESIGN.md: "a long function is a list of stages waiting to be named"
+
+
+def test_no_function_over_60_lines():
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long

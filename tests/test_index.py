@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from qa.errors import DocumentError, IndexStoreError
-from qa.indexing import update_index
+from qa.ingest.indexing import update_index
 from qa.store import Store
 from tests.conftest import ROOT, TINY, write_corpus
 
@@ -174,7 +174,7 @@ def test_nothing_indexable_is_an_error_and_keeps_nothing(tmp_path, settings, fak
 
 
 def test_file_vanishing_mid_run(built, corpus, fake_embedder, monkeypatch):
-    import qa.indexing as ix
+    import qa.ingest.indexing as ix
 
     (corpus / "ghost.txt").write_text("I will vanish.")
     real = ix._ingest
@@ -249,7 +249,7 @@ def test_formats_index_and_pdf_citations_name_the_page(tmp_path, settings, fake_
 
     import docx
 
-    from qa.pipeline import ask
+    from qa.answer.pipeline import ask
     from tests.pdfgen import make_pdf
 
     folder = tmp_path / "formats"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from rapidfuzz.distance import Levenshtein
 
+from qa.answer.pipeline import ask
 from qa.config import Settings
-from qa.documents import Reading, parse
 from qa.errors import DocumentError, InputError
-from qa.indexing import update_index
-from qa.pipeline import ask
+from qa.ingest.documents import Reading, parse
+from qa.ingest.indexing import update_index
 from tests.pdfgen import damaged, make_pdf, scanned, scanned_lines, with_scans
 
 PAGES = [
@@ -111,7 +111,7 @@ def test_an_unreadable_page_is_reported_in_one_line_and_the_rest_indexed(tmp_pat
 def test_an_upload_with_an_unreadable_page_is_kept(built, tmp_path, monkeypatch, fake_embedder):
     from qa import service
 
-    monkeypatch.setattr("qa.indexing.settings_embedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setattr("qa.ingest.indexing.settings_embedder", lambda *a, **k: fake_embedder)
     up = built.replace(upload_dir=tmp_path / "uploads")
     result = service.upload_documents([("scan.pdf", with_scans(make_pdf(PAGES[:2]), {1: BROKEN}))], settings=up)
     assert [p.rsplit("/", 1)[-1] for p in result.saved] == ["scan.pdf"] and (up.upload_dir / "scan.pdf").exists()

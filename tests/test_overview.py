@@ -4,7 +4,7 @@ and cited like any answer, never refused while the document has text."""
 import pytest
 
 from qa import ask, ask_stream
-from qa.overview import Scope, coverage, is_overview, outline, sections
+from qa.answer.overview import Scope, coverage, is_overview, outline, sections
 from tests.conftest import TINY, FakeGenerator
 
 MANUAL = ("# Pump manual\n\nThis manual covers the P-200 pump.\n\n## Installing\n\nBolt the pump to a level floor. "

@@ -1,15 +1,15 @@
-"""Numeric tables in PDFs (qa/pdftables.py): rows named by their column headings, read by the real PDFium
+"""Numeric tables in PDFs (qa/ingest/pdftables.py): rows named by their column headings, read by the real PDFium
 from PDFs whose cells stand at typeset positions; prose and number-free lines are left alone."""
 
 from __future__ import annotations
 
 import pypdfium2 as pdfium
 
+from qa.answer.pipeline import ask
 from qa.config import Settings
-from qa.documents import parse
-from qa.indexing import update_index
-from qa.pdftables import label_rows
-from qa.pipeline import ask
+from qa.ingest.documents import parse
+from qa.ingest.indexing import update_index
+from qa.ingest.pdftables import label_rows
 from tests.pdfgen import make_layout_pdf
 
 COLUMNS = [200, 260, 320, 380]  # right edges of the number columns

@@ -151,8 +151,8 @@ def test_low_memory_int8_conversion_matches_ctranslate2s_own(tmp_path, real_sett
 
 def test_runtimes_agree_on_the_easy_question(real_settings):
     """transformers (fp32) and CTranslate2 (int8) both answer through the same Generator protocol."""
+    from qa.answer.prompting import build_messages
     from qa.generation import load_generator
-    from qa.prompting import build_messages
 
     msgs = build_messages("Which years were designated?", ["The years 2025 and 2026 were designated as the "
                                                             "Years of High-Quality Development."])
@@ -163,8 +163,8 @@ def test_runtimes_agree_on_the_easy_question(real_settings):
 
 
 def test_static_prompt_prefix_is_the_worked_examples(real_settings):
+    from qa.answer.prompting import build_messages
     from qa.generation import get_generator
-    from qa.prompting import build_messages
 
     gen = get_generator(real_settings.model, real_settings.cache_dir, real_settings.threads)
     static, rest = gen.prompt_tokens(build_messages("When?", ["It happened in 2025."]))
@@ -271,9 +271,9 @@ def test_bfloat16_embeddings_keep_the_float32_neighbours():
     same nearest chunks for every chunk of the article. Forced here, so it runs on any CPU."""
     import numpy as np
 
-    from qa.chunking import chunk_text
     from qa.config import ROOT
     from qa.embedding import get_embedder
+    from qa.ingest.chunking import chunk_text
 
     text = next((ROOT / "corpus").glob("*.md")).read_text()
     chunks = [c.text for c in chunk_text(text, size=600, overlap=1)]
@@ -290,8 +290,8 @@ def test_bfloat16_embeddings_keep_the_float32_neighbours():
 def test_the_model_judges_whether_the_sentences_state_the_answer(real_settings):
     """The judge's p(yes) on both runtimes: over the refusal threshold when the sentences state the answer,
     under it when the question asks for a detail they never give (near misses like the seed set's)."""
+    from qa.answer.prompting import build_judge_messages
     from qa.generation import get_generator, load_generator
-    from qa.prompting import build_judge_messages
 
     treaty = ["The treaty was signed in Astana on 17 June 2025 by the six heads of state.",
               "It sets out permanent good-neighbourliness and friendly cooperation."]
@@ -315,9 +315,9 @@ def test_drafts_in_flight_are_decoded_together_and_read_as_alone(real_settings):
     only its own row."""
     import queue
 
+    from qa.answer.prompting import build_messages
     from qa.generation import load_generator
     from qa.generation.ctranslate2 import _Batcher, _Request
-    from qa.prompting import build_messages
 
     gen = load_generator("smollm2-135m", cache_dir=real_settings.cache_dir, threads=2, runtime="ctranslate2")
     ev = ["The Amu Darya river flows into the Aral Sea.", "The Syr Darya rises in the Tian Shan mountains."]
@@ -351,8 +351,8 @@ def test_drafts_in_flight_are_decoded_together_and_read_as_alone(real_settings):
 
 def test_the_draft_reads_its_own_first_token_probability_of_not_found(real_settings):
     """The judge folded into the draft: p(first token starts NOT FOUND) comes from the pass that writes it."""
+    from qa.answer.prompting import build_messages
     from qa.generation import NotFoundProbe, load_generator
-    from qa.prompting import build_messages
 
     gen = load_generator("smollm2-135m", cache_dir=real_settings.cache_dir, threads=2, runtime="ctranslate2")
     msgs = build_messages("Where does the Amu Darya flow?", ["The Amu Darya river flows into the Aral Sea."])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.indexing import update_index
+from qa.ingest.indexing import update_index
 from qa.store import Store
 from tests.conftest import ROOT
 from tests.pdfgen import docx_bomb

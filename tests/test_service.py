@@ -11,7 +11,7 @@ import pytest
 
 from qa import service
 from qa.errors import NotFoundError
-from qa.indexing import update_index
+from qa.ingest.indexing import update_index
 from qa.store import LiveStores
 from tests.conftest import ROOT
 from tests.pdfgen import docx_bomb
@@ -20,7 +20,7 @@ from tests.pdfgen import docx_bomb
 @pytest.fixture
 def fake_models(monkeypatch, fake_embedder):
     """Uploads index with the fake embedder (unit tests: no model)."""
-    monkeypatch.setattr("qa.indexing.settings_embedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setattr("qa.ingest.indexing.settings_embedder", lambda *a, **k: fake_embedder)
     return fake_embedder
 
 

@@ -15,10 +15,10 @@ import time
 
 import pytest
 
+from qa.answer.pipeline import ask
+from qa.answer.retrieval import retrieve
 from qa.config import Settings
-from qa.indexing import update_index
-from qa.pipeline import ask
-from qa.retrieval import retrieve
+from qa.ingest.indexing import update_index
 from qa.store import open_reader
 from tests.conftest import ROOT, TINY, write_corpus
 
@@ -84,7 +84,7 @@ def test_same_content_under_two_names_is_stored_once(store_settings, corpus, fak
 def test_service_layer_on_both_stores(store_settings, corpus, fake_embedder, monkeypatch, tmp_path):
     from qa import service
 
-    monkeypatch.setattr("qa.indexing.settings_embedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setattr("qa.ingest.indexing.settings_embedder", lambda *a, **k: fake_embedder)
     s = store_settings.replace(upload_dir=tmp_path / "uploads")
     assert service.index_status(s)["version"] is None and service.list_documents(s) == []
     update_index([corpus], settings=s, embedder=fake_embedder)

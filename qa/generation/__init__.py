@@ -23,10 +23,11 @@ from .models import PRESETS, Preset, installed_presets
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["PRESETS", "RUNTIMES", "YES_NO", "Generator", "NotFoundProbe", "Preset", "get_generator",
+__all__ = ["NOT_FOUND", "PRESETS", "RUNTIMES", "YES_NO", "Generator", "NotFoundProbe", "Preset", "get_generator",
            "installed_presets", "load_generator", "settings_generator", "word_ids", "yes_share"]
 log = logging.getLogger(__name__)
 LOADED: set[str] = set()  # sources loaded in this process (for health reports)
+NOT_FOUND = "NOT FOUND"  # what the prompts ask the model to reply when the sources do not answer (`NotFoundProbe`)
 
 
 @dataclass

@@ -28,8 +28,7 @@ import numpy as np
 
 from ..cpu import cpu_flags
 from ..errors import ModelError
-from ..prompting import NOT_FOUND
-from . import YES_NO, NotFoundProbe, word_ids, yes_share
+from . import NOT_FOUND, YES_NO, NotFoundProbe, word_ids, yes_share
 from .models import hf_to_ct2, quiet_tokenizer, resolve
 
 SMALL_MODEL_BYTES = 512 << 20

@@ -1,4 +1,4 @@
-"""Front ends over the one service layer (`qa.pipeline`, `qa.service`).
+"""Front ends over the one service layer (`qa.answer.pipeline`, `qa.service`).
 
     server.py         FastAPI + uvicorn: the API under /v1 and the chat mounted at /
     web.py            the Gradio chat

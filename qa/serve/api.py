@@ -1,6 +1,6 @@
 """The REST API under /v1: ask (JSON or server-sent events), search, documents, health.
 
-Every route calls `qa.pipeline` or `qa.service`; nothing here answers, reads files or opens a store.
+Every route calls `qa.answer.pipeline` or `qa.service`; nothing here answers, reads files or opens a store.
 Errors are JSON `{"error": {"type", "message"}}`: 4xx for anything a client sent wrong, 404 for an
 unknown document, 503 with Retry-After when the queue is full or the index is missing, never a 500
 for a client's input. Blocking work runs in worker threads; the server's one `Gate` bounds how much
@@ -25,12 +25,12 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import service
+from ..answer.pipeline import Answer, ask_stream
+from ..answer.retrieval import Passage
 from ..config import MAX_UPLOAD_FILES, Settings
 from ..embedding import LOADED as EMBEDDERS_LOADED
 from ..errors import DocumentError, IndexStoreError, InputError, ModelError, NotFoundError, QAError
 from ..generation import LOADED as GENERATORS_LOADED
-from ..pipeline import Answer, ask_stream
-from ..retrieval import Passage
 from . import schemas as sc
 from .gate import Busy, Gate
 

@@ -16,9 +16,9 @@ from mcp_types import Resource as MCPResource
 from pydantic import Field
 
 from .. import service
+from ..answer.pipeline import ask as ask_question
 from ..config import K_RANGE, MAX_QUESTION_CHARS, MODES, Settings
 from ..errors import QAError
-from ..pipeline import ask as ask_question
 from .api import answer_out, passage_out
 
 URI = "qa://documents/{doc_id}"

@@ -18,10 +18,10 @@ from pydantic import Field, create_model
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool
 
+from ..answer.pipeline import Answer, ask_stream, check_text
 from ..config import MAX_HISTORY_TURNS, Settings
 from ..errors import InputError, NotFoundError, QAError
 from ..generation import installed_presets
-from ..pipeline import Answer, ask_stream, check_text
 from . import schemas as sc
 from .api import ERRORS, Gate, answer_out, bearer, final_answer, from_library
 

@@ -1,6 +1,6 @@
 """The Gradio web chat: streamed answers, inspectable citations, documents panel, settings.
 
-A thin layer over `qa.pipeline` and `qa.service`; it holds no answer logic and touches no file or
+A thin layer over `qa.answer.pipeline` and `qa.service`; it holds no answer logic and touches no file or
 store itself. `server` mounts it at `/` beside the HTTP API. Safe by default: 127.0.0.1, no share
 link, analytics off, upload size limit, bounded queue.
 """
@@ -19,11 +19,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from .. import service  # noqa: E402
+from ..answer.pipeline import Answer, ask, ask_stream  # noqa: E402
 from ..config import MAX_QUESTION_CHARS, Settings  # noqa: E402
-from ..documents import SUFFIXES  # noqa: E402
 from ..errors import QAError  # noqa: E402
 from ..generation import installed_presets  # noqa: E402
-from ..pipeline import Answer, ask, ask_stream  # noqa: E402
+from ..ingest.documents import SUFFIXES  # noqa: E402
 from .gate import Busy, Gate  # noqa: E402
 
 BUSY = "The server is busy answering other questions; try again in a few seconds."

@@ -21,9 +21,13 @@ from .base import (
     ChunkRow,
     Reader,
     Writer,
+    doc_id,
     has_index,
     open_reader,
     open_writer,
+    page_at,
+    pages_from_json,
+    pages_json,
     register,
     rrf,
     scratch,
@@ -43,5 +47,6 @@ from .local import (
 )
 
 __all__ = ["BACKENDS", "FORMAT", "RRF_K", "SCHEMA", "Backend", "ChunkRow", "LiveStores", "LocalWriter", "Reader",
-           "Store", "Writer", "current_version", "file_sha256", "fsync_dir", "has_index", "kind", "live",
-           "open_reader", "open_writer", "publish", "register", "rrf", "scratch", "write_faiss"]
+           "Store", "Writer", "current_version", "doc_id", "file_sha256", "fsync_dir", "has_index", "kind", "live",
+           "open_reader", "open_writer", "page_at", "pages_from_json", "pages_json", "publish", "register", "rrf",
+           "scratch", "write_faiss"]

@@ -7,12 +7,15 @@
 
 Each backend module registers itself at import, once per kind of `config.STORE_KINDS`; the kind is read
 from the setting's form by `config.store_kind`, so no caller matches store names. Also here: the types both
-backends share, `ChunkRow` and reciprocal-rank fusion. Nothing here opens a file or a connection.
+backends share, `ChunkRow` and reciprocal-rank fusion, a document's id and its stored `pages` field (what both
+flows read: indexing writes it, answering turns an offset into a page). Nothing here opens a file or a connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,32 @@ class ChunkRow:
     title: str
     text: str
     path: str
+
+
+def pages_json(pages: Sequence[int], ocr_pages: Sequence[int]) -> str:
+    """What the stores keep in their `pages` field: the page starts as a JSON list, as before OCR, or with
+    OCR'd pages `{"starts": [...], "ocr": [...]}`, so every existing index reads as it did."""
+    if not ocr_pages:
+        return json.dumps(list(pages))
+    return json.dumps({"starts": list(pages), "ocr": list(ocr_pages)})
+
+
+def pages_from_json(raw: str | None) -> tuple[list[int], list[int]]:
+    """(page starts, 1-based OCR'd pages) from a stored `pages` field."""
+    value = json.loads(raw or "[]")
+    if isinstance(value, dict):
+        return list(value.get("starts", [])), list(value.get("ocr", []))
+    return list(value), []
+
+
+def page_at(pages: tuple[int, ...] | list[int], offset: int) -> int | None:
+    """1-based page whose start offset is the last one at or before `offset`; None without pages."""
+    return sum(1 for start in pages if start <= offset) or None
+
+
+def doc_id(path: str) -> str:
+    """A document's id: stable across rebuilds, short enough for a URL (a hash of its path)."""
+    return hashlib.sha256(path.encode()).hexdigest()[:16]
 
 
 RRF_K = 60
@@ -75,7 +104,7 @@ class Reader(Protocol):
 
 
 class Writer(Protocol):
-    """One build of a store: the indexing run (`qa.indexing`) records files and writes documents through it,
+    """One build of a store: the indexing run (`qa.ingest.indexing`) records files and writes documents through it,
     then `settle`s and `publish`es; until then readers see the previous version."""
 
     previous: dict | None  # the live manifest (with "version"), None for a first build

@@ -10,7 +10,7 @@ vectors live in SQLite as float32 blobs and in a FAISS file.
 
 Building: `writer(settings)` locks the index folder, copies the live version's database into a `.tmp-*`
 folder (or starts empty when the embedder or chunk size changed) and hands out a `LocalWriter`, which
-`qa.indexing` fills and publishes. Registered as the store kind "local" (see `base`).
+`qa.ingest.indexing` fills and publishes. Registered as the store kind "local" (see `base`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..documents import pages_from_json, pages_json
 from ..errors import IndexStoreError
 from ..text import content_words
-from .base import Backend, ChunkRow, register, rrf
+from .base import Backend, ChunkRow, pages_from_json, pages_json, register, rrf
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -333,7 +332,7 @@ class LocalWriter:
         row = 0
         for doc, chunks in docs:
             self.conn.execute("INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?)",
-                              (doc.sha256, doc.title, doc.text, pages_json(doc), len(chunks), now))
+                              (doc.sha256, doc.title, doc.text, pages_json(doc.pages, doc.ocr_pages), len(chunks), now))
             self.conn.executemany(
                 "INSERT INTO chunks(sha256, ord, start, end, title, text, vector) VALUES (?,?,?,?,?,?,?)",
                 [(doc.sha256, i, c.start, c.end, doc.title, c.text, vectors[row + i].tobytes())

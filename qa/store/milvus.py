@@ -38,9 +38,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..documents import pages_from_json, pages_json
 from ..errors import IndexStoreError
-from .base import RRF_K, Backend, ChunkRow, register
+from .base import RRF_K, Backend, ChunkRow, pages_from_json, pages_json, register
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -324,7 +323,7 @@ class MilvusWriter:
 
     def write(self, docs: list, vectors: np.ndarray, now: float) -> None:
         self.cols.ensure(dim=int(vectors.shape[1]))
-        record = [{"sha256": d.sha256, "title": d.title[:1000], "pages": pages_json(d), "_v": _V,
+        record = [{"sha256": d.sha256, "title": d.title[:1000], "pages": pages_json(d.pages, d.ocr_pages), "_v": _V,
                    "n_chunks": len(cs), "indexed_at": now} for d, cs in docs]
         self.cols.upsert("documents", [{**r, "done": False} for r in record])  # chunks going in: not yet done
         self.cols.upsert("doctext", [{"id": f"{d.sha256}:{i}", "sha256": d.sha256, "part": i, "_v": _V,

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..embedding import Embedder
+from ..store import Reader
+from ..text import content_words, stems
 from .citations import Evidence, evidence_sentences, headings_above
-from .embedding import Embedder
 from .retrieval import Passage, named_documents
-from .store import Reader
-from .text import content_words, stems
 
 PROTOTYPES = ["What is this document about?", "Summarize the document.", "Give me an overview of the text.",
               "What are the key points of this article?", "What are the main topics covered?",

@@ -20,8 +20,8 @@ import threading
 from collections import Counter
 from collections.abc import Container
 
-from .store import Reader
-from .text import STOP
+from ..store import Reader
+from ..text import STOP
 
 MAX_CHARS = 50_000_000
 MIN_RATIO = 0.8

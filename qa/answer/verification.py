@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from ..config import Settings
+from ..embedding import Embedder
+from ..text import content_words, stems
 from .answerability import Choice, on_topic
 from .citations import Evidence, Retrieved, check_claim, claims, is_injection, nearest_evidence, split_sentences
-from .config import Settings
-from .embedding import Embedder
 from .prompting import is_not_found
-from .text import content_words, stems
 
 Part = tuple[str, Evidence, float]  # (verified sentence, the evidence it is cited to, support)
 

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .documents import doc_id
-from .embedding import Embedder
-from .errors import InputError
-from .store import Reader
+from ..embedding import Embedder
+from ..errors import InputError
+from ..store import Reader, doc_id
 
 DOC_DEPTH = 400  # candidates ranked before keeping one document's: deep enough that it keeps k of its own
 

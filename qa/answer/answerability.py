@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import Settings
+from ..text import content_words, stems
 from .citations import Evidence, headings_above
-from .config import Settings
-from .text import content_words, stems
 
 _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fifteen twenty thirty "
                  "forty fifty sixty hundred hundreds thousand thousands million millions billion billions dozen "

@@ -16,10 +16,10 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
+from ..config import Settings
+from ..errors import QAError
 from .chunking import Chunk
-from .config import Settings
 from .documents import Document, Limits
-from .errors import QAError
 
 log = logging.getLogger(__name__)
 ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -67,7 +67,7 @@ class _Embed:
     """A Ray actor: loads the embedder once, embeds the chunks of a batch of documents."""
 
     def __init__(self, name: str, batch: int, threads: int, precision: str) -> None:
-        from .embedding import get_embedder
+        from ..embedding import get_embedder
 
         self.embedder = get_embedder(name, batch, threads, precision)
 

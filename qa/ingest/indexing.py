@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import Settings
+from ..embedding import Embedder, settings_embedder
+from ..errors import DocumentError, InputError
+from ..store import Writer, open_writer
 from .chunking import chunk_text
-from .config import Settings
 from .documents import SUFFIXES, Document, Limits, Reading, parse, sha256_bytes
-from .embedding import Embedder, settings_embedder
-from .errors import DocumentError, InputError
-from .store import Writer, open_writer
 
 log = logging.getLogger(__name__)
 FLUSH_CHUNKS = 256

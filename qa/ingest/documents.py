@@ -13,13 +13,13 @@ refused within seconds with one line naming the limit (a 1 MB DOCX can unpack to
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DocumentError
+from ..errors import DocumentError
+from ..store.base import page_at
 from .pdftables import label_rows
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -70,32 +70,6 @@ class Document:
     def page_of(self, offset: int) -> int | None:
         """1-based page holding `offset`, or None for documents without pages."""
         return page_at(self.pages, offset)
-
-
-def pages_json(doc: Document) -> str:
-    """What the stores keep in their `pages` field: the page starts as a JSON list, as before OCR, or with
-    OCR'd pages `{"starts": [...], "ocr": [...]}`, so every existing index reads as it did."""
-    if not doc.ocr_pages:
-        return json.dumps(list(doc.pages))
-    return json.dumps({"starts": list(doc.pages), "ocr": list(doc.ocr_pages)})
-
-
-def pages_from_json(raw: str | None) -> tuple[list[int], list[int]]:
-    """(page starts, 1-based OCR'd pages) from a stored `pages` field."""
-    value = json.loads(raw or "[]")
-    if isinstance(value, dict):
-        return list(value.get("starts", [])), list(value.get("ocr", []))
-    return list(value), []
-
-
-def page_at(pages: tuple[int, ...] | list[int], offset: int) -> int | None:
-    """1-based page whose start offset is the last one at or before `offset`; None without pages."""
-    return sum(1 for start in pages if start <= offset) or None
-
-
-def doc_id(path: str) -> str:
-    """A document's id: stable across rebuilds, short enough for a URL (a hash of its path)."""
-    return hashlib.sha256(path.encode()).hexdigest()[:16]
 
 
 def sha256_bytes(data: bytes) -> str:

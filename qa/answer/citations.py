@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chunking import sentence_spans
+from ..ingest.chunking import sentence_spans
+from ..text import MD_LINK, STOP, content_words, overlap, stem, stems
 from .retrieval import Passage
-from .text import MD_LINK, STOP, content_words, overlap, stem, stems
 
 # Text in a document that talks to the assistant rather than about the world: never evidence.
 _INJECTION = re.compile(

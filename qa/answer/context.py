@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import Settings
 from .answerability import Choice
 from .citations import Evidence, Retrieved, headings_above
-from .config import Settings
 
 MAX_GAP = 200  # characters between two evidence pieces that still make them neighbours (a heading, a blank line)
 
