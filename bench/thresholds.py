@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import qa.answer.pipeline as pipeline  # noqa: E402
 import qa.evaluation as evaluation  # noqa: E402
-import qa.pipeline as pipeline  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.embedding import embed_query, get_embedder  # noqa: E402
 
