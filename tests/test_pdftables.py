@@ -41,6 +41,7 @@ def test_each_row_carries_its_column_names():
     assert "Method: SVD | Relative: 44.48 | Elapsed: 52.30 | User: 51.38 | Sys: 0.80" in text
     assert "Method: GSL | Relative: 150.46 | Elapsed: 176.95 | User: 210.52 | Sys: 149.86" in text
     assert "Method Relative" not in text  # the heading line is in every row now
+    assert "\nTable 2 (lmBenchmark results; times are in seconds): Method: LDLt | Relative: 1.00" in text
     assert text.startswith("Timings of the methods") and text.rstrip().endswith("times are in seconds.")
 
 
@@ -62,6 +63,7 @@ def test_group_headings_and_row_groups_name_the_cells():
             "Slope RMSE: 0.1252") in text
     assert "Portnoy n = 400 | Intercept Bias: -0.0066" in text
     assert "\nPowell\n" not in text and "Results of the simulation:" in text
+    assert "Table" not in text  # no caption next to it, none made up
 
 
 def test_a_running_head_wider_than_the_table_is_not_a_heading():

@@ -7,7 +7,9 @@ cells' positions on the page (PDFium's character boxes) give the columns; the wo
 lines above the first row are given to the column they sit over ("Leurgans G^" over one column, a group
 heading "Slope" over the columns nearest to it), and a short line without numbers between rows ("Powell")
 names the rows under it. Each row is then written "Method: SVD | Relative: 44.48 | Elapsed: 52.30 | …",
-which chunking cuts into a sentence of its own; the heading lines and row-group lines are dropped (they are
+behind the table's caption when one stands next to it ("Table 2 (lmBenchmark results on a desktop
+computer …): …": what the numbers measure and under which conditions), which chunking cuts into a sentence
+of its own; the heading lines and row-group lines are dropped (they are
 in every row). Text tables (no numbers) and tables whose headings cannot be placed are left as they were.
 """
 
@@ -24,6 +26,9 @@ MIN_ROWS = 3  # numeric lines in a run before it is read as a table
 MIN_COLUMNS = 2
 MAX_HEAD = 2  # heading lines above the first row
 MAX_LABEL_WORDS = 6  # words before the numbers of a row, and of a row-group line ("Peng-Huang")
+CAPTION = re.compile(r"(Table|TABLE|Tab\.)\s+(\d+[A-Za-z]?)\s*[:.]\s*(.+)")
+CAPTION_CHARS = 90  # of a caption's text, cut at a word, in front of each row
+CAPTION_LINES = 3  # a caption within this many lines above the heading or below the last row
 
 
 @dataclass
@@ -166,6 +171,19 @@ def _table(lines: list[_Line], first: int, end: int, k: int) -> tuple[int, list[
     return top, out
 
 
+def _caption(lines: list[_Line], top: int, end: int) -> str:
+    """The table's caption ("Table 1: Scaled MSE for Several Estimators of the Median: …") shortened, or "":
+    the row itself rarely says what its numbers measure or under which conditions."""
+    near = [*lines[end:end + CAPTION_LINES], *reversed(lines[max(0, top - CAPTION_LINES):top])]
+    m = next((m for ln in near if (m := CAPTION.match(ln.text))), None)
+    if m is None:
+        return ""
+    text = m.group(3).split(". ")[0].rstrip(".")
+    if len(text) > CAPTION_CHARS:
+        text = text[:CAPTION_CHARS].rsplit(" ", 1)[0] + " …"
+    return f"Table {m.group(2)} ({text})"
+
+
 def label_rows(text: str, box) -> str:
     """The page `text` with every numeric table's rows labelled by their column names (see the module)."""
     if sum(ln.numbers() >= MIN_COLUMNS for ln in _lines(text)) < MIN_ROWS:
@@ -177,6 +195,8 @@ def label_rows(text: str, box) -> str:
         if table is None:
             continue
         top, rows = table
+        if caption := _caption(lines, top, end):
+            rows = [f"{caption}: {row}" for row in rows]
         start = lines[top].start
         stop = lines[end].start if end < len(lines) else len(text)
         pieces += [text[done:start], "\n".join(rows) + "\n"]
