@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import overview, spelling
+from . import overview, spelling, translation
 from .answerability import Choice, choose
 from .citations import Citation, Evidence, Retrieved, answer_scores, cite, evidence_sentences
 from .config import MAX_QUESTION_CHARS, Settings
@@ -63,6 +63,9 @@ class Answer:
     confidence: float = 0.0
     reason: str = ""  # why the question was refused, empty when answered
     dropped: list[str] = field(default_factory=list)  # draft sentences verification removed (unsupported)
+    language: str = "en"  # the question's language, by its script (`translation.language`)
+    translated_from: str = ""  # the language of `original` when `text` is its translation ("en"), else ""
+    original: str = ""  # the verified answer in the sources' language when `text` is a translation, else ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -300,7 +303,24 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
                                                   store=store)
     question = check_text(question)
     with open_reader(s) as store:  # a local version is closed once a newer one is live and its readers are done
-        yield from _answer(question, history, store, _embedder_for(store, s, embedder), s, generator, doc)
+        emb = _embedder_for(store, s, embedder)
+        if (lang := translation.language(question)) != "en":
+            yield from _answer_in(lang, question, history, store, emb, s, generator, doc)
+            return
+        yield from _answer(question, history, store, emb, s, generator, doc)
+
+
+def _answer_in(lang: str, question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder, s: Settings,
+               generator: Generator | None, doc: str) -> Iterator[str | Answer]:
+    """A question in another language (see `translation`): the model, when it writes, also translates."""
+    gen = usable_generator(generator, s) if s.mode == "generated" else None
+
+    def best_passage(query: str) -> str:
+        found = retrieve(query, store, emb, k=1, doc=doc)
+        return found[0].text if found else ""
+
+    yield from translation.answer_in(question, lang, lambda q: _answer(q, history, store, emb, s, gen, doc), gen,
+                                     best_passage, REFUSAL)
 
 
 OVERVIEW_PROMPT = "What are the main points of these sources? Write one short sentence per point, about the subject."
