@@ -93,6 +93,13 @@ def language(text: str) -> str:
     return "kk" if _KAZAKH.search(text) else "uk" if _UKRAINIAN.search(text) else "ru"
 
 
+def label(answer: Answer) -> str:
+    """What the chat, the API and `qa ask` show beside a translated answer ("" when it is not one)."""
+    if not answer.translated_from:
+        return ""
+    return f"Translated from {LANGUAGES.get(answer.translated_from, ENGLISH).name} by the local model"
+
+
 def refusal(lang: str, english: str) -> str:
     """The refusal in the question's language (the English text when the table has none)."""
     return LANGUAGES.get(lang, ENGLISH).refusal or english
