@@ -145,3 +145,19 @@ def test_english_questions_never_meet_the_translator(indexed, fake_embedder):
     assert a.text == "The leaders signed a treaty of permanent good-neighborliness [1]."
     assert (a.language, a.translated_from, a.original) == ("en", "", "")
     assert not [m for m in gen.seen if re.search("Translate", m[0]["content"])]
+
+
+@pytest.mark.slow
+def test_a_russian_question_about_the_article_with_the_real_model(real_settings):
+    from qa.evaluation import citation_valid
+    from qa.store import open_reader
+
+    items = list(ask_stream("Какие годы объявлены годами высококачественного развития?", settings=real_settings))
+    a = items[-1]
+    assert "".join(items[:-1]) == a.text and not a.abstained
+    assert (a.language, a.translated_from) == ("ru", "en")
+    assert re.search(r"[а-яё]", a.text.lower()) and "2025" in a.text and "2026" in a.text, a.text
+    assert "2025" in a.original and "2026" in a.original and not re.search(r"[а-яё]", a.original.lower())
+    assert any("2025 and 2026" in c.quote for c in a.citations)  # the citation quotes the English source
+    with open_reader(real_settings) as store:
+        assert a.citations and all(citation_valid(a, store))

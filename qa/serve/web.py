@@ -81,7 +81,8 @@ def sources_html(answer: Answer | None) -> str:
         items = "".join(f"<li>{html.escape(d)}</li>" for d in answer.dropped)
         parts.append(f"<details class='dropped'><summary>Removed by verification: {len(answer.dropped)} "
                      f"unsupported sentence(s) of the model's draft</summary><ul>{items}</ul></details>")
-    translated = f", {translation.label(answer).lower()}" if answer.translated_from else ""
+    note = translation.label(answer)
+    translated = f", {note[:1].lower()}{note[1:]}" if note else ""
     parts.append(f"<p class='meta'>mode: {answer.mode}, confidence {answer.confidence:.2f}, "
                  f"{answer.timings.get('total', 0):.1f} s{translated}</p></div>")
     return "".join(parts)
