@@ -205,7 +205,7 @@ def answer_in(question: str, lang: str, run: Callable[[str], Iterator[str | Answ
     english = to_english(question, gen) if gen is not None else ""
     asked_t = time.perf_counter() - t0
     if not english or language(best_passage(f"{english} {question}")) == lang:
-        yield from _as_asked(run(question), lang, english_refusal)
+        yield from _as_asked(run(question), lang, english_refusal, t0, asked_t if gen is not None else None)
         return
     answer = _last(run(english))
     timings = {**answer.timings, "translate_question": asked_t}
@@ -242,7 +242,8 @@ def _last(items: Iterator[str | Answer]) -> Answer:
     return answer  # type: ignore[return-value]
 
 
-def _as_asked(items: Iterator[str | Answer], lang: str, english_refusal: str) -> Iterator[str | Answer]:
+def _as_asked(items: Iterator[str | Answer], lang: str, english_refusal: str, t0: float,
+              asked_t: float | None) -> Iterator[str | Answer]:
     """The pipeline's own stream, with a refusal shown in the question's language (the only piece held back)."""
     held = None
     for item in items:
@@ -252,11 +253,13 @@ def _as_asked(items: Iterator[str | Answer], lang: str, english_refusal: str) ->
             else:
                 yield item
             continue
+        timings = item.timings if asked_t is None else {**item.timings, "translate_question": asked_t,
+                                                         "total": time.perf_counter() - t0}
         if item.abstained:
             text = refusal(lang, item.text)
             yield text
-            yield replace(item, text=text, language=lang, original=item.text, translated_from="en")
+            yield replace(item, text=text, language=lang, original=item.text, translated_from="en", timings=timings)
         else:
             if held is not None:
                 yield held
-            yield replace(item, language=lang)
+            yield replace(item, language=lang, timings=timings)
