@@ -28,14 +28,15 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .citations import split_sentences, strip_markers
 from .errors import QAError
 
 if TYPE_CHECKING:
     from .generation import Generator
-    from .pipeline import Answer
+
+Answer = Any  # qa.pipeline.Answer, which calls this module (an import back would be a circle)
 
 log = logging.getLogger(__name__)
 
