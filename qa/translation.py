@@ -232,8 +232,9 @@ def answer_in(question: str, lang: str, run: Callable[[str], Iterator[str | Answ
         yield note
         text += note
     timings.update(translate_answer=time.perf_counter() - t1, total=time.perf_counter() - t0)
-    yield replace(answer, question=question, text=text, language=lang, original=answer.text,
-                  translated_from=source, timings=timings)
+    same = text == answer.text  # nothing to translate ("atrm [1].")
+    yield replace(answer, question=question, text=text, language=lang, original="" if same else answer.text,
+                  translated_from="" if same else source, timings=timings)
 
 
 def _last(items: Iterator[str | Answer]) -> Answer:

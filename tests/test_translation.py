@@ -161,3 +161,15 @@ def test_a_russian_question_about_the_article_with_the_real_model(real_settings)
     assert any("2025 and 2026" in c.quote for c in a.citations)  # the citation quotes the English source
     with open_reader(real_settings) as store:
         assert a.citations and all(citation_valid(a, store))
+
+
+
+def test_sentences_are_translated_one_by_one_with_their_markers_and_identifiers_alone_are_not():
+    from qa.translation import translated
+
+    gen = Translator("", "", {"The treaty was signed in 2025.": "Договор подписан в 2025 году.",
+                              "It lasts 10 years.": "Он действует семь лет."})
+    out = list(translated("The treaty was signed in 2025 [1]. AES-128 [2]. It lasts 10 years [1].", "en", "ru", gen))
+    assert out == [("Договор подписан в 2025 году [1].", True), ("AES-128 [2].", True),  # nothing to translate
+                   ("It lasts 10 years [1].", False)]  # "10" lost: the verified sentence stays
+    assert len(gen.seen) == 2
