@@ -59,6 +59,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from .answer import translation
     from .answer.pipeline import Answer, ask_stream
 
     s = _settings(args)
@@ -77,6 +78,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print()
     else:
         print(answer.text)
+    if note := translation.label(answer):
+        print(f"  ({note}; the verified answer: {answer.original})")
     for c in answer.citations:
         page = f", {c.where}" if c.page else ""
         print(f"  [{c.n}] {_rel(c.doc_path)}:{c.start}-{c.end}{page} (support {c.score:.2f}): \"{c.quote}\"")

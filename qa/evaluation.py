@@ -3,7 +3,9 @@
 Reads JSONL lines `{"q": str, "gold": [str], "answerable": bool}` (optionally `"history": [[q, a], ...]`
 for follow-up questions). A retrieval hit is a gold string
 inside a retrieved passage; an answer is correct when every gold string is in it (case-insensitive)
-and it was not refused. Citation validity re-reads each quote at its offsets in the stored document.
+and it was not refused; a translated answer (a question in another language) is scored on its verified original,
+the text in the sources' language that the gold strings are quoted from. Citation validity re-reads each quote
+at its offsets in the stored document.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def _row(item: dict, s: Settings, store: Reader, use_history: bool) -> dict:
     a = ask(item["q"], settings=s, history=[tuple(t) for t in item.get("history", [])] if use_history else None)
     seconds = time.perf_counter() - t0
     gold = [_norm(g) for g in item.get("gold", [])]
-    text = _norm(strip_markers(a.text))
+    text = _norm(strip_markers(a.original or a.text))  # a translated answer is scored on its verified original
     return {
         "q": item["q"], "answerable": item["answerable"], "abstained": a.abstained, "mode": a.mode,
         "hit": any(g in _norm(p.text) for p in a.passages for g in gold) if gold else False,
@@ -120,7 +122,8 @@ def _row(item: dict, s: Settings, store: Reader, use_history: bool) -> dict:
         "valid": citation_valid(a, store), "answer": a.text, "reason": a.reason, "dropped": a.dropped,
         "near_miss": bool(item.get("near_miss")), "cited_sentences": _cited_share(a),
         "first_sentence_s": a.timings.get("first_sentence"), "doc": item.get("doc", ""),
-        "style": item.get("style", ""), "kind": item.get("kind", "")}
+        "style": item.get("style", ""), "kind": item.get("kind", ""), "language": a.language,
+        "translated_from": a.translated_from, "original": a.original}
 
 
 def _summary(rows: list[dict], s: Settings, name: str) -> dict:
@@ -147,6 +150,7 @@ def _summary(rows: list[dict], s: Settings, name: str) -> dict:
         "every_sentence_cited": _pct(sum(r["cited_sentences"] == 1.0 for r in rows), len(rows)),
         "first_sentence_p50_s": (round(statistics.median(f), 3) if (f := [r["first_sentence_s"] for r in rows
                                                                            if r["first_sentence_s"]]) else None),
+        "translated": sum(bool(r["translated_from"]) for r in rows if not r["abstained"]),
         "by_kind": _by(rows, "kind"), "by_style": _by(rows, "style"),
         "rows": rows,
     }
@@ -219,6 +223,8 @@ def format_report(r: dict) -> str:
         f"  citation validity        {f(r['citation_validity'], '%')} of {r['citations']} citations",
         f"  latency                  p50 {r['p50_s']} s, p95 {r['p95_s']} s",
         f"  every sentence cited     {f(r['every_sentence_cited'], '%')} of answers",
+        *([f"  answers translated       {r['translated']} (scored on the verified original)"] if r.get("translated")
+          else []),
         *([f"  near misses refused      {f(r['near_miss_refused'], '%')}"] if r["near_miss_refused"] is not None
           else []),
         *([f"  answers written by the model {f(r['generated_share'], '%')} (first verified sentence p50 "

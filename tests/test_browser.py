@@ -213,3 +213,22 @@ def test_list_question_streams_verified_sentences_one_citation_per_point(page):
     sentences = [x for x in re.split(r"(?<=[.!?])\s+", answer) if x]
     assert len(sentences) >= 2 and all(re.search(r"\[\d+\]", x) for x in sentences)
     assert page.locator("#sources details.citation").count() >= 1
+
+
+def test_a_question_in_russian_is_answered_in_russian_marked_as_a_translation(page):
+    """Asked in Russian: the answer is the verified English answer translated, labelled so, with the verified text
+    beside it; the citation quotes the English source, highlighted."""
+    import re
+
+    _ask(page, "Какие годы объявлены годами высококачественного развития?")
+    page.wait_for_selector("#sources details.citation", timeout=240_000)
+    bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
+    expect(bot).to_contain_text("Translated from English by the local model", timeout=30_000)
+    text = bot.inner_text()
+    shown = text.split("Translated from English")[0]
+    assert re.search(r"[а-яё]", shown.lower()) and "2025" in shown and "2026" in shown, text
+    assert "translated from english" in page.locator("#sources").inner_text().lower()
+    page.locator("#chat a[href*='#cite-1']").first.click()
+    page.wait_for_function("document.getElementById('cite-1').open === true", timeout=5000)
+    assert "2025 and 2026" in page.locator("#cite-1 mark").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "russian.png"), full_page=True)

@@ -40,7 +40,7 @@ from ..errors import InputError, QAError
 from ..generation import Generator, NotFoundProbe, settings_generator
 from ..store import Reader, open_reader, page_at
 from ..text import STOP, stems
-from . import overview, spelling
+from . import overview, spelling, translation
 from .answerability import Choice, choose
 from .citations import Citation, Evidence, Retrieved, answer_scores, cite, evidence_sentences
 from .context import Reading, read
@@ -66,6 +66,9 @@ class Answer:
     confidence: float = 0.0
     reason: str = ""  # why the question was refused, empty when answered
     dropped: list[str] = field(default_factory=list)  # draft sentences verification removed (unsupported)
+    language: str = "en"  # the question's language, by its script (`translation.language`)
+    translated_from: str = ""  # the language of `original` when `text` is its translation ("en"), else ""
+    original: str = ""  # the verified answer in the sources' language when `text` is a translation, else ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -187,7 +190,34 @@ def ask_stream(question: str, *, index_dir: str | Path | None = None, k: int | N
                                                         mode=mode, store=store))
     question = check_text(question)
     with open_reader(s) as store:  # a local version is closed once a newer one is live and its readers are done
-        yield from Run(question, history, store, _embedder_for(store, s, embedder), s, generator, doc).stream()
+        emb = _embedder_for(store, s, embedder)
+        if (lang := translation.language(question)) != "en":
+            yield from _answer_in(lang, question, history, store, emb, s, generator, doc)
+            return
+        yield from Run(question, history, store, emb, s, generator, doc).stream()
+
+
+def _answer_in(lang: str, question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder, s: Settings,
+               generator: Generator | None, doc: str) -> Iterator[str | Answer]:
+    """A question in another language (see `translation`): the model, when it writes, also translates."""
+    gen = usable_generator(generator, s) if s.mode == "generated" else None
+
+    def best_passage(query: str) -> str:
+        found = retrieve(query, store, emb, k=1, doc=doc)
+        return found[0].text if found else ""
+
+    yield from translation.answer_in(question, lang, lambda q: Run(q, history, store, emb, s, gen, doc).stream(), gen,
+                                     best_passage, REFUSAL)
+
+
+def usable_generator(generator: Generator | None, s: Settings) -> Generator | None:
+    """The generator to use (the one passed in, else the settings' model), or None when the model cannot be
+    loaded: then the rules decide and the answer is extracted."""
+    try:
+        return generator or settings_generator(s)
+    except QAError as e:  # a broken or missing model must not cost the user the answer
+        log.warning("the model is not available, answering by extraction: %s", e)
+        return None
 
 
 OVERVIEW_PROMPT = "What are the main points of these sources? Write one short sentence per point, about the subject."
@@ -266,13 +296,9 @@ class Run:
         self.mode, self.reason = self.conclude()
 
     def model(self) -> Generator | None:
-        """The generator to use (the one passed in, else the settings' model), or None when the model cannot
-        be loaded: then the rules decide and the answer is extracted. Loaded once per question."""
-        try:
-            return self.generator or settings_generator(self.s)
-        except QAError as e:  # a broken or missing model must not cost the user the answer
-            log.warning("the model is not available, answering by extraction: %s", e)
-            return None
+        """The generator to use, or None when the model cannot be loaded (`usable_generator`). Loaded once per
+        question."""
+        return usable_generator(self.generator, self.s)
 
     def fold_probe(self) -> NotFoundProbe | None:
         """The judge folded into the draft (`judge_fold`, on runtimes that can): the draft's own first-token

@@ -62,7 +62,7 @@ def build(settings: Settings) -> QAServer:
             raise ToolError(str(e)) from e
         out = answer_out(a)
         return {"text": a.text, "abstained": a.abstained, "reason": a.reason, "mode": a.mode,
-                "citations": out["citations"]}
+                "citations": out["citations"], "translated_from": a.translated_from, "original": a.original}
 
     @server.tool(description="Find the passages of the indexed documents closest to a query (no answer).")
     def search(query: QueryArg, k: KArg = 5) -> dict:

@@ -2,7 +2,8 @@
 
 The last user message is the question; earlier user/assistant pairs are the chat history. The reply's
 content is the verified answer with its [n] markers; the sources travel beside it in the extra fields
-`citations` (the same objects as /v1/ask) and `abstained`. In a stream they ride on the last chunk.
+`citations` (the same objects as /v1/ask) and `abstained`, and for an answer translated into the question's
+language `translated_from` and `original` (the verified text). In a stream they ride on the last chunk.
 Model ids: each installed generator preset (the model writes, verified) and `extractive` (quotes only).
 """
 
@@ -76,7 +77,8 @@ def _stream(items: Iterator[str | Answer], gate: Gate, model: str) -> AsyncItera
                 if isinstance(item, Answer):
                     out = answer_out(item)
                     yield {"data": _chunk(cid, created, model, {}, "stop", citations=out["citations"],
-                                          abstained=item.abstained)}
+                                          abstained=item.abstained, translated_from=item.translated_from,
+                                          original=item.original)}
                 else:
                     yield {"data": _chunk(cid, created, model, {"content": item})}
             yield {"data": "[DONE]"}
@@ -115,7 +117,8 @@ def router(settings: Settings, gate: Gate, api_key: str | None) -> APIRouter:
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
                 "model": req.model, "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
                                                  "finish_reason": "stop"}],
-                "citations": out["citations"], "abstained": answer.abstained}
+                "citations": out["citations"], "abstained": answer.abstained,
+                "translated_from": answer.translated_from, "original": answer.original}
 
     chat.__annotations__["req"] = request_model
     r.post("/chat/completions", response_model=sc.ChatCompletion, summary="Chat completions (OpenAI-compatible)",

@@ -81,6 +81,10 @@ class AnswerOut(BaseModel):
     passages: list[PassageOut]
     dropped: list[str] = Field(description="draft sentences that verification removed")
     timings: dict[str, float] = Field(description="seconds per stage: retrieve, first_token, total")
+    language: str = Field("en", description="the question's language (ISO 639-1, by its script)")
+    translated_from: str = Field("", description="when `text` is a translation: the language of `original`")
+    original: str = Field("", description="when `text` is a translation: the verified answer in the sources' "
+                          "language, with the same [n] markers")
 
 
 class SearchOut(BaseModel):
@@ -199,6 +203,9 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     citations: list[CitationOut] = Field(description="extra field: the sources of the [n] markers in the content")
     abstained: bool = Field(description="extra field: true when the documents don't answer the question")
+    translated_from: str = Field("", description="extra field: when the content is a translation, the language of "
+                                 "`original`")
+    original: str = Field("", description="extra field: the verified answer the content translates")
 
 
 class ModelOut(BaseModel):

@@ -19,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 
 from .. import service  # noqa: E402
+from ..answer import translation  # noqa: E402
 from ..answer.pipeline import Answer, ask, ask_stream  # noqa: E402
 from ..config import MAX_QUESTION_CHARS, Settings  # noqa: E402
 from ..errors import QAError  # noqa: E402
@@ -83,8 +84,10 @@ def sources_html(answer: Answer | None) -> str:
         items = "".join(f"<li>{html.escape(d)}</li>" for d in answer.dropped)
         parts.append(f"<details class='dropped'><summary>Removed by verification: {len(answer.dropped)} "
                      f"unsupported sentence(s) of the model's draft</summary><ul>{items}</ul></details>")
+    note = translation.label(answer)
+    translated = f", {note[:1].lower()}{note[1:]}" if note else ""
     parts.append(f"<p class='meta'>mode: {answer.mode}, confidence {answer.confidence:.2f}, "
-                 f"{answer.timings.get('total', 0):.1f} s</p></div>")
+                 f"{answer.timings.get('total', 0):.1f} s{translated}</p></div>")
     return "".join(parts)
 
 
@@ -110,6 +113,8 @@ def _page_mark(c) -> str:
 def chat_markdown(answer: Answer) -> str:
     """The answer for the chat: [n] link to the sources panel; cited quotes (or closest passage) below."""
     text = linked_text(answer.text)
+    if answer.translated_from and not answer.abstained:  # the translation, then what was verified
+        text += f"\n\n_{translation.label(answer)}. The verified answer:_ {linked_text(answer.original)}"
     if answer.abstained:
         if answer.passages:
             p = answer.passages[0]
