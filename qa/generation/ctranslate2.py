@@ -161,11 +161,17 @@ class _Batcher:
             atexit.register(self.stop)
 
     def stop(self) -> None:
-        """End the thread before the interpreter's own shutdown: CTranslate2 torn down under a thread that is
-        still parked in it aborts the process ("terminate called without an active exception")."""
+        """At exit, before the interpreter's own teardown: end the thread, then free the model. CTranslate2 torn
+        down under a thread still parked in it, or freed in the teardown's own order, aborts the process
+        ("terminate called without an active exception"; the CPU probe of tests/test_real.py: 3 runs in 10
+        before the model was freed here, 0 in 22 after). The generator cannot be used afterwards."""
         if self.thread is not None and self.thread.is_alive():
             self.pending.put(None)  # type: ignore[arg-type]  (the stop sign)
             self.thread.join(timeout=30)
+        model, self.gen.model = getattr(self.gen, "model", None), None
+        if model is not None:  # freed here, in order, not by the interpreter's teardown (it aborted 3 runs in 10)
+            model.unload_model()
+            del model
 
     def submit(self, request: _Request) -> None:
         self.pending.put(request)
