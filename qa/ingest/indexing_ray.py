@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 
@@ -30,6 +31,9 @@ def _init(address: str | None, settings: Settings) -> int:
     import ray
 
     if not ray.is_initialized():
+        # Ray waits 30 s for its local control store to publish its port; on a busy machine (load average 20 on
+        # 2 cores) it missed that twice in a row. A user's own value stands.
+        os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
         kwargs = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True,
                   "runtime_env": {"env_vars": ENV}, "logging_level": logging.WARNING}
         if address in (None, "", "local"):
