@@ -15,6 +15,7 @@ in every row). Text tables (no numbers) and tables whose headings cannot be plac
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from statistics import median
@@ -36,8 +37,9 @@ class _Line:
     start: int  # offset of the line in the page text
     words: list[tuple[str, float, float]]  # (word, left, right) in page coordinates
 
+    @functools.cached_property
     def numbers(self) -> int:
-        """How many of the line's last words are numbers."""
+        """How many of the line's last words are numbers (the words never change once read)."""
         n = 0
         for i in range(len(self.words) - 1, -1, -1):
             if not NUMBER.fullmatch(self.words[i][0]) or i and self.words[i - 1][0] == "=":
@@ -73,17 +75,17 @@ def _runs(lines: list[_Line]) -> list[tuple[int, int, int]]:
     """(first, last + 1, columns) of each run of table rows; row-group lines inside a run belong to it."""
     runs, i = [], 0
     while i < len(lines):
-        k = lines[i].numbers()
+        k = lines[i].numbers
         if k < MIN_COLUMNS or len(lines[i].words) - k > MAX_LABEL_WORDS:
             i += 1
             continue
         j, rows = i, 0
         while j < len(lines):
-            n = lines[j].numbers()
+            n = lines[j].numbers
             if n == k and len(lines[j].words) - n <= MAX_LABEL_WORDS:
                 rows, j = rows + 1, j + 1
             elif n == 0 and 0 < len(lines[j].words) <= MAX_LABEL_WORDS and j + 1 < len(lines) \
-                    and lines[j + 1].numbers() == k:
+                    and lines[j + 1].numbers == k:
                 j += 1  # a row-group line ("Powell") followed by more rows
             else:
                 break
@@ -114,7 +116,7 @@ def _place(line: _Line, columns: tuple[list[float], list[tuple[float, float]]], 
     """One heading line's words per column (and those over the row labels); None when it is not a heading:
     it has numbers, ends a sentence or reaches beyond the table (a running head, a line of code), or it is
     above the first heading line (`upper`) and not a group heading over several columns each."""
-    if not line.words or line.numbers() or line.text.endswith(".") or \
+    if not line.words or line.numbers or line.text.endswith(".") or \
             line.words[0][1] < span[0] or line.words[-1][2] > span[1]:
         return None
     k = len(columns[0])
@@ -136,12 +138,12 @@ def _place(line: _Line, columns: tuple[list[float], list[tuple[float, float]]], 
 
 def _is_group(line: _Line, edge: float) -> bool:
     """A short line without numbers over the row labels only ("Powell"): it names the rows under it."""
-    return 0 < len(line.words) <= MAX_LABEL_WORDS and not line.numbers() and line.words[-1][2] < edge
+    return 0 < len(line.words) <= MAX_LABEL_WORDS and not line.numbers and line.words[-1][2] < edge
 
 
 def _table(lines: list[_Line], first: int, end: int, k: int) -> tuple[int, list[str]] | None:
     """(first heading line, the rewritten rows) of one run, or None when no heading line could be placed."""
-    rows = [ln for ln in lines[first:end] if ln.numbers() == k]
+    rows = [ln for ln in lines[first:end] if ln.numbers == k]
     columns = _columns(rows, k)
     centres = columns[0]
     gap = min((b - a for a, b in zip(centres, centres[1:], strict=False)), default=20.0)
@@ -160,7 +162,7 @@ def _table(lines: list[_Line], first: int, end: int, k: int) -> tuple[int, list[
     label_name = " ".join(w for h in heads for w in h[0])
     out, group, label = [], "", ""
     for ln in lines[first:end]:
-        if ln.numbers() != k:
+        if ln.numbers != k:
             group = ln.text
             continue
         own = " ".join(w for w, _, _ in ln.words[:-k])  # a row of numbers alone ("(0.024) (0.065)") is
@@ -186,7 +188,7 @@ def _caption(lines: list[_Line], top: int, end: int) -> str:
 
 def label_rows(text: str, box) -> str:
     """The page `text` with every numeric table's rows labelled by their column names (see the module)."""
-    if sum(ln.numbers() >= MIN_COLUMNS for ln in _lines(text)) < MIN_ROWS:
+    if sum(ln.numbers >= MIN_COLUMNS for ln in _lines(text)) < MIN_ROWS:
         return text  # most pages: no character boxes are read
     lines = _lines(text, box)
     pieces, done = [], 0
