@@ -11,6 +11,8 @@ import html
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -179,12 +181,17 @@ class ChatApp:
             messages[-1] = {"role": "assistant", "content": "_Waiting for a free slot: other questions are being "
                                                             "answered…_"}
             yield "", messages, gr.update()
+        with self.errors(), self.gate.hold():
+            messages[-1] = {"role": "assistant", "content": "_Thinking… (each sentence appears once it is verified)_"}
+            yield "", messages, gr.update()
+            yield from self._stream(question, s, history, doc, messages)
+
+    @staticmethod
+    @contextmanager
+    def errors() -> Iterator[None]:
+        """A full answering line (`Busy`) or a library error as the chat's one-line error."""
         try:
-            with self.gate.hold():
-                messages[-1] = {"role": "assistant",
-                                "content": "_Thinking… (each sentence appears once it is verified)_"}
-                yield "", messages, gr.update()
-                yield from self._stream(question, s, history, doc, messages)
+            yield
         except Busy as e:
             raise gr.Error(BUSY) from e
         except QAError as e:
@@ -204,14 +211,10 @@ class ChatApp:
 
     def api_ask(self, question: str, mode: str = "generated", k: int = 5) -> dict:
         """Ask a question; returns the Answer as a dict (text, abstained, citations, passages, timings)."""
-        try:  # Settings checks the mode and k
-            s = self.settings.replace(mode=mode, k=int(k))
+        with self.errors():
+            s = self.settings.replace(mode=mode, k=int(k))  # Settings checks the mode and k
             with self.gate.hold():
                 return ask(question, settings=s).to_dict()
-        except Busy as e:
-            raise gr.Error(BUSY) from e
-        except QAError as e:
-            raise gr.Error(str(e)) from e
 
     def doc_choices(self, table: list[list] | None = None) -> list[tuple[str, str]]:
         """(name, path) of each indexed document, from `table` when the caller has just read it."""
