@@ -22,7 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from bench import pct  # noqa: E402
 from qa.answer.context import read  # noqa: E402
 from qa.answer.pipeline import Run, judged  # noqa: E402
 from qa.answer.prompting import build_judge_messages, build_messages  # noqa: E402
@@ -65,11 +67,6 @@ def measure(questions: Path, s: Settings) -> list[dict]:
     return rows
 
 
-def _p(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
-
-
 def table(rows: list[dict], name: str) -> str:
     judged_rows = [r for r in rows if r["judged"]]
     parts = [("shared prefix, cached (system prompt + 3 worked examples)", [r["static"] for r in rows]),
@@ -81,7 +78,7 @@ def table(rows: list[dict], name: str) -> str:
     lines = [f"\n## {time.strftime('%Y-%m-%d %H:%M')} — `bench/tokens.py` on {name}: where the prompt tokens go "
              f"({len(rows)} questions sent to the model, {len(judged_rows)} judged)\n",
              "| part | median tokens | p90 tokens |", "| --- | --- | --- |"]
-    lines += [f"| {label} | {statistics.median(v):.0f} | {_p(v, 0.9):.0f} |" for label, v in parts if v]
+    lines += [f"| {label} | {statistics.median(v):.0f} | {pct(v, 0.9):.0f} |" for label, v in parts if v]
     ratio = sum(r["evidence_chars"] for r in rows) / max(1, sum(r["evidence"] for r in rows))
     lines.append(f"\nEvidence: {ratio:.2f} characters per token; {statistics.median(r['sources'] for r in rows):.0f} "
                  f"numbered sources per prompt (median).")
