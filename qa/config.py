@@ -27,7 +27,7 @@ def _default_threads() -> int:
 # the checks below read them.
 MODES = ("generated", "extractive")
 RUNTIMES = ("auto", "ctranslate2", "transformers")
-READINGS = ("sentences", "windows", "passages")
+READINGS = ("sentences", "following", "windows", "passages")
 # The named embedders (qa/embedding.py): the default, then the multilingual one; a local folder may be named too.
 EMBEDDERS = ("all-MiniLM-L6-v2", "multilingual-e5-small")
 PRECISIONS = ("auto", "float32", "bfloat16")  # the embedder's matrix products (qa.embedding.choose_precision)

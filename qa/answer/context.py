@@ -9,6 +9,7 @@ they are added best first until `context_chars` is spent (`context_chars_many` f
 
 `reading` picks what a window is, for the side-by-side measurement in bench/RESULTS.md:
     sentences  the chosen sentences alone (default: windows measured worse on the real tuning half)
+    following  each chosen sentence with the `context_neighbours` pieces after it (the items a sentence announces)
     windows    the chosen sentences with their neighbours and headings
     passages   the whole retrieved passages the chosen sentences lie in
 
@@ -64,7 +65,7 @@ def _window(f: int, r: Retrieved, order: dict[int, list[int]], s: Settings) -> l
     ids = order[f]
     j = ids.index(f)
     members = [f]
-    for step in (-1, 1):
+    for step in (1,) if s.reading == "following" else (-1, 1):
         cur = j
         for _ in range(s.context_neighbours):
             nxt = cur + step
