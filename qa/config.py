@@ -92,11 +92,12 @@ class Settings:
     focus_sentences: int = 3
     focus_sentences_many: int = 6
     # What the model reads around them (qa/answer/context.py): "windows" (each with its neighbours and section heading),
-    # "sentences" (alone) or "passages" (whole retrieved passages); within a budget of characters.
+    # "following" (with the pieces after it), "sentences" (alone) or "passages" (whole retrieved passages); within a
+    # budget of the model's tokens (about 4 characters a token in English prose).
     reading: str = "sentences"
     context_neighbours: int = 1
-    context_chars: int = 1200
-    context_chars_many: int = 2400
+    context_tokens: int = 300
+    context_tokens_many: int = 600
     # A question this close (cosine) to a plain overview request ("what is this about?") is answered from the
     # document's sections (qa/answer/overview.py); 0: off.
     overview_min: float = 0.65

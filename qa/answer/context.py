@@ -1,11 +1,12 @@
-"""What the model reads: windows of evidence around the chosen sentences, within a budget of characters.
+"""What the model reads: windows of evidence around the chosen sentences, within a budget of the model's tokens.
 
 The sentence that matches the question is often not the one that answers it: it announces a list or a
 format ("The extended format adds two more fields:"), or the value sits in the next sentence or the next
 table row. So each chosen sentence is read with its neighbours in the document (`context_neighbours`
 evidence pieces before and after it: sentences, list items with the sentence that introduces them, table
 rows that carry their column names) under the heading of its section; windows that touch are merged, and
-they are added best first until `context_chars` is spent (`context_chars_many` for list questions).
+they are added best first until `context_tokens` is spent (`context_tokens_many` for list questions), counted by
+the model's own tokenizer, so the cost of reading is bounded whatever the documents' language or density.
 
 `reading` picks what a window is, for the side-by-side measurement in bench/RESULTS.md:
     sentences  the chosen sentences alone (default: windows measured worse on the real tuning half)
@@ -19,11 +20,13 @@ of them; a neighbour is as much on topic as the chosen sentence of its window (`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import Settings
+from ..generation import token_counter
 from .answerability import Choice
 from .citations import Evidence, Retrieved, headings_above
 
@@ -92,10 +95,12 @@ def _text(members: list[int], r: Retrieved) -> str:
     return f"({head}) {body}" if head else body
 
 
-def read(r: Retrieved, choice: Choice, s: Settings) -> Reading:
-    """The windows the model reads for `choice`, best first (in document order for list questions)."""
+def read(r: Retrieved, choice: Choice, s: Settings, count: Callable[[str], int] | None = None) -> Reading:
+    """The windows the model reads for `choice`, best first (in document order for list questions); `count` gives
+    a text's length in the model's tokens (default: estimated from its characters)."""
+    count = count or token_counter(None)
     order = _neighbours(r)
-    budget = s.context_chars_many if choice.several else s.context_chars
+    budget = s.context_tokens_many if choice.several else s.context_tokens
     windows: list[list[int]] = []
     focus_of: list[int] = []
     used = 0
@@ -106,14 +111,14 @@ def read(r: Retrieved, choice: Choice, s: Settings) -> Reading:
         for k, w in enumerate(windows):  # a window touching one already chosen joins it
             if set(members) & set(w):
                 merged = sorted(set(w) | set(members), key=lambda i: r.evidence[i].start)
-                extra = len(_text(merged, r)) - len(_text(w, r))
+                extra = count(_text(merged, r)) - count(_text(w, r))
                 if used + extra <= budget:
                     windows[k], used = merged, used + extra
                 break
         else:
-            size = len(_text(members, r))
+            size = count(_text(members, r))
             if windows and used + size > budget:
-                members, size = [f], len(_text([f], r))
+                members, size = [f], count(_text([f], r))
                 if used + size > budget:
                     continue
             windows.append(members)

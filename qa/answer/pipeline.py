@@ -37,7 +37,7 @@ import numpy as np
 from ..config import MAX_QUESTION_CHARS, Settings
 from ..embedding import Embedder, embed_query, settings_embedder, tuned
 from ..errors import InputError, QAError
-from ..generation import Generator, NotFoundProbe, settings_generator
+from ..generation import Generator, NotFoundProbe, settings_generator, token_counter
 from ..store import Reader, open_reader, page_at
 from ..text import STOP, stems
 from . import overview, spelling, translation
@@ -287,7 +287,7 @@ class Run:
             self.mode = "extractive"
             return
         self.gen = self.model()
-        self.reading = read(self.r, choice, s)  # what the judge and the draft both read
+        self.reading = read(self.r, choice, s, token_counter(self.gen))  # what the judge and the draft both read
         self.probe = self.fold_probe()
         if self.probe is None and (reason := self.judge()):
             self.mode, self.reason = "refused", reason
@@ -352,7 +352,7 @@ class Run:
         t1 = time.perf_counter()
         shown = ""
         try:
-            self.reading = self.reading or read(self.r, self.choice, self.s)
+            self.reading = self.reading or read(self.r, self.choice, self.s, token_counter(self.gen))
             pieces = _timed(self.compose(prompt or self.question), self.timings, t1)
             # a window's neighbours are as much on topic as its chosen sentence
             for _ in verify_stream(pieces, replace(self.r, scores=self.reading.scores), self.emb, self.s, self.choice,

@@ -23,8 +23,9 @@ from .models import PRESETS, Preset, installed_presets
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["NOT_FOUND", "PRESETS", "RUNTIMES", "YES_NO", "Generator", "NotFoundProbe", "Preset", "get_generator",
-           "installed_presets", "load_generator", "settings_generator", "word_ids", "yes_share"]
+__all__ = ["CHARS_PER_TOKEN", "NOT_FOUND", "PRESETS", "RUNTIMES", "YES_NO", "Generator", "NotFoundProbe", "Preset",
+           "get_generator", "installed_presets", "load_generator", "settings_generator", "token_counter", "word_ids",
+           "yes_share"]
 log = logging.getLogger(__name__)
 LOADED: set[str] = set()  # sources loaded in this process (for health reports)
 NOT_FOUND = "NOT FOUND"  # what the prompts ask the model to reply when the sources do not answer (`NotFoundProbe`)
@@ -74,6 +75,18 @@ def word_ids(tokenizer, words: Sequence[str]) -> list[int]:
     """The ids of the words that are single tokens of `tokenizer`."""
     ids = [tokenizer.convert_tokens_to_ids(w) for w in words]
     return [i for i in ids if i is not None and i != tokenizer.unk_token_id]
+
+
+CHARS_PER_TOKEN = 4  # Qwen2.5's tokenizer on the real tuning half's evidence: median 4.05 characters a token
+
+
+def token_counter(gen: object) -> Callable[[str], int]:
+    """How many tokens `gen`'s tokenizer makes of a text; without a tokenizer (no model, a fake) an estimate from
+    the text's length."""
+    tokenizer = getattr(gen, "tokenizer", None)
+    if tokenizer is None:
+        return lambda text: -(-len(text) // CHARS_PER_TOKEN)
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
 
 
 def load_generator(source: str, *, cache_dir: Path, threads: int, runtime: str = "auto",
