@@ -470,6 +470,27 @@ def test_unverifiable_draft_refuses_when_the_best_sentence_is_weak(built, fake_e
     assert a.mode == "extractive-fallback" and "17 June 2025" in a.text
 
 
+def test_the_judge_reads_a_fallback_quote_before_it_is_shown(built, fake_embedder):
+    """A draft that fails verification leaves a quote nobody checked answers the question: the model judges it."""
+    confident = built.replace(judge_below=0.0, fallback_min_score=0.0)  # the question itself is never judged
+    doubting = FakeGenerator("The treaty was signed on 18 June 2026 [1].", yes=0.1)
+    a = ask("When was the treaty signed?", settings=confident, embedder=fake_embedder, generator=doubting)
+    assert a.abstained and a.mode == "refused" and "the sentence it would quote does not state the answer" in a.reason
+    assert "p(yes) 0.10 < 0.35" in a.reason and "judge_quote" in a.timings and "judge" not in a.timings
+    [judged] = doubting.judged  # one source: the sentence the fallback would have quoted, nothing else
+    assert "17 June 2025" in judged[-1]["content"] and "[2]" not in judged[-1]["content"]
+    sure = FakeGenerator("The treaty was signed on 18 June 2026 [1].", yes=0.9)
+    b = ask("When was the treaty signed?", settings=confident, embedder=fake_embedder, generator=sure)
+    assert b.mode == "extractive-fallback" and "17 June 2025" in b.text and len(sure.judged) == 1
+    off = FakeGenerator("The treaty was signed on 18 June 2026 [1].", yes=0.1)
+    c = ask("When was the treaty signed?", settings=confident.replace(judge_quotes=False), embedder=fake_embedder,
+            generator=off)
+    assert c.mode == "extractive-fallback" and off.judged == []
+    verified = FakeGenerator("The treaty was signed on 17 June 2025 [1].", yes=0.1)  # a verified draft is not judged
+    d = ask("When was the treaty signed?", settings=confident, embedder=fake_embedder, generator=verified)
+    assert d.mode == "generated" and verified.judged == []
+
+
 def test_embedder_precision_follows_the_cpu(monkeypatch):
     import qa.embedding as embedding
     from qa.config import Settings

@@ -294,6 +294,8 @@ class Run:
             return
         yield from self.verify()
         self.mode, self.reason = self.conclude()
+        if self.mode == "extractive-fallback" and (reason := self.judge_quote()):
+            self.mode, self.reason = "refused", reason
 
     def model(self) -> Generator | None:
         """The generator to use, or None when the model cannot be loaded (`usable_generator`). Loaded once per
@@ -315,22 +317,33 @@ class Run:
         Only one-fact questions whose best sentence scores under `judge_below` are judged: SQuAD 2.0's
         adversarial questions reuse a paragraph's words for something it never states, which the scores
         cannot see; the model, asked "do the sources state the answer?", often can."""
-        s, gen = self.s, self.gen
-        if not judged(self.choice, s) or s.judge_min_yes <= 0:
+        if not judged(self.choice, self.s):
             return ""
-        if not hasattr(gen, "p_yes"):  # no model, or a generator written before the protocol had the judge
+        return self._judged(self.reading.texts, "judge", "the closest sentences do not")
+
+    def judge_quote(self) -> str:
+        """A refusal reason when the model judges that the sentence(s) a fallback would quote do not state the
+        answer, else "". A quote is the rules' or the failed draft's sentence, which no one checked answers the
+        question; on the real tuning half fewer than half of them did (bench/RESULTS.md, 2026-12-02)."""
+        if not self.s.judge_quotes:
+            return ""
+        quote = [text for text, _, _ in self.extract()]
+        return self._judged(quote, "judge_quote", "the sentence it would quote does not")
+
+    def _judged(self, sources: list[str], stage: str, what: str) -> str:
+        s, gen = self.s, self.gen
+        if s.judge_min_yes <= 0 or not hasattr(gen, "p_yes"):  # no model, or one written before the judge
             return ""
         t = time.perf_counter()
         try:
-            p = gen.p_yes(build_judge_messages(self.question, self.reading.texts))
+            p = gen.p_yes(build_judge_messages(self.question, sources))
         except QAError as e:  # a broken model leaves the decision to the rules
             log.warning("the model could not judge, the rules decide: %s", e)
             return ""
         finally:
-            self.timings["judge"] = time.perf_counter() - t
+            self.timings[stage] = time.perf_counter() - t
         if p < s.judge_min_yes:
-            return f"the model judges that the closest sentences do not state the answer (p(yes) {p:.2f} < " \
-                   f"{s.judge_min_yes})"
+            return f"the model judges that {what} state the answer (p(yes) {p:.2f} < {s.judge_min_yes})"
         return ""
 
     def compose(self, question: str) -> Iterator[str]:
