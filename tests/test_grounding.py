@@ -483,7 +483,7 @@ def test_the_judge_reads_a_fallback_quote_before_it_is_shown(built, fake_embedde
     b = ask("When was the treaty signed?", settings=confident, embedder=fake_embedder, generator=sure)
     assert b.mode == "extractive-fallback" and "17 June 2025" in b.text and len(sure.judged) == 1
     off = FakeGenerator("The treaty was signed on 18 June 2026 [1].", yes=0.1)
-    c = ask("When was the treaty signed?", settings=confident.replace(judge_quotes=False), embedder=fake_embedder,
+    c = ask("When was the treaty signed?", settings=confident.replace(judge_quote_min_yes=0.0), embedder=fake_embedder,
             generator=off)
     assert c.mode == "extractive-fallback" and off.judged == []
     verified = FakeGenerator("The treaty was signed on 17 June 2025 [1].", yes=0.1)  # a verified draft is not judged

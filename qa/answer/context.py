@@ -89,6 +89,12 @@ def _heading(e: Evidence) -> str:
     return " › ".join(dict.fromkeys(path))
 
 
+def headed(e: Evidence) -> str:
+    """One piece as the model reads it: under its title and section heading."""
+    head = _heading(e)
+    return f"({head}) {e.text}" if head else e.text
+
+
 def _text(members: list[int], r: Retrieved) -> str:
     head = _heading(r.evidence[members[0]])
     body = " ".join(r.evidence[i].text for i in members)

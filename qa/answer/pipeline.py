@@ -43,7 +43,7 @@ from ..text import STOP, stems
 from . import overview, spelling, translation
 from .answerability import Choice, choose
 from .citations import Citation, Evidence, Retrieved, answer_scores, cite, evidence_sentences
-from .context import Reading, read
+from .context import Reading, headed, read
 from .prompting import build_judge_messages, build_messages, build_span_messages, is_not_found
 from .retrieval import Passage, retrieve
 from .verification import Draft, Part, verify_stream
@@ -319,20 +319,18 @@ class Run:
         cannot see; the model, asked "do the sources state the answer?", often can."""
         if not judged(self.choice, self.s):
             return ""
-        return self._judged(self.reading.texts, "judge", "the closest sentences do not")
+        return self._judged(self.reading.texts, "judge", "the closest sentences do not", self.s.judge_min_yes)
 
     def judge_quote(self) -> str:
         """A refusal reason when the model judges that the sentence(s) a fallback would quote do not state the
         answer, else "". A quote is the rules' or the failed draft's sentence, which no one checked answers the
         question; on the real tuning half fewer than half of them did (bench/RESULTS.md, 2026-12-02)."""
-        if not self.s.judge_quotes:
-            return ""
-        quote = [text for text, _, _ in self.extract()]
-        return self._judged(quote, "judge_quote", "the sentence it would quote does not")
+        quote = [headed(ev) for _, ev, _ in self.extract()]
+        return self._judged(quote, "judge_quote", "the sentence it would quote does not", self.s.judge_quote_min_yes)
 
-    def _judged(self, sources: list[str], stage: str, what: str) -> str:
-        s, gen = self.s, self.gen
-        if s.judge_min_yes <= 0 or not hasattr(gen, "p_yes"):  # no model, or one written before the judge
+    def _judged(self, sources: list[str], stage: str, what: str, min_yes: float) -> str:
+        gen = self.gen
+        if min_yes <= 0 or not hasattr(gen, "p_yes"):  # off, no model, or one written before the judge
             return ""
         t = time.perf_counter()
         try:
@@ -342,8 +340,8 @@ class Run:
             return ""
         finally:
             self.timings[stage] = time.perf_counter() - t
-        if p < s.judge_min_yes:
-            return f"the model judges that {what} state the answer (p(yes) {p:.2f} < {s.judge_min_yes})"
+        if p < min_yes:
+            return f"the model judges that {what} state the answer (p(yes) {p:.2f} < {min_yes})"
         return ""
 
     def compose(self, question: str) -> Iterator[str]:
