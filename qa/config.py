@@ -137,7 +137,7 @@ class Settings:
     # The judge also reads the quote a fallback would show (a draft that failed verification, the rules' sentence,
     # under its heading): when p(yes) is under this the question is refused instead of answered with a sentence that
     # does not answer it (0: off).
-    judge_quote_min_yes: float = 0.35
+    judge_quote_min_yes: float = 0.3
     # The judge folded into the draft (runtimes that can read the draft's first token: CTranslate2): such a
     # question is refused when the draft's probability of beginning NOT FOUND is over `judge_max_not`; one
     # prompt instead of two (bench/judge_fold.py on both tuning halves, real and SQuAD, chose 0.2). Off by
