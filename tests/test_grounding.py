@@ -654,7 +654,7 @@ def test_a_fallback_quote_is_cut_to_the_phrase_the_model_points_to(tmp_path, set
     ("The data sits on racks built by Capricorn Technologies.", "capricorn technologies.", "Capricorn Technologies"),
 ])
 def test_the_phrase_keeps_what_completes_it(sentence, reply, phrase):
-    from qa.answer.pipeline import narrow
+    from qa.answer.phrase import narrow
     from qa.config import Settings
 
     parts = narrow("Which one?", [(sentence, None, 0.5)], FakeGenerator("", phrase=reply), Settings(answer_phrase=True),
