@@ -89,16 +89,15 @@ def _heading(e: Evidence) -> str:
     return " › ".join(dict.fromkeys(path))
 
 
-def headed(e: Evidence) -> str:
-    """One piece as the model reads it: under its title and section heading."""
-    head = _heading(e)
-    return f"({head}) {e.text}" if head else e.text
+def headed(e: Evidence, body: str | None = None) -> str:
+    """One piece as the model reads it (or `body`, a window that starts with it): under its title and section
+    heading."""
+    head, body = _heading(e), e.text if body is None else body
+    return f"({head}) {body}" if head else body
 
 
 def _text(members: list[int], r: Retrieved) -> str:
-    head = _heading(r.evidence[members[0]])
-    body = " ".join(r.evidence[i].text for i in members)
-    return f"({head}) {body}" if head else body
+    return headed(r.evidence[members[0]], " ".join(r.evidence[i].text for i in members))
 
 
 def read(r: Retrieved, choice: Choice, s: Settings, count: Callable[[str], int] | None = None) -> Reading:
