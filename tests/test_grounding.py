@@ -673,3 +673,22 @@ def test_settings_are_checked_however_they_are_made(change, message):
                  lambda: Settings.from_env(**change)):
         with pytest.raises(InputError, match=message):
             make()
+
+
+def test_a_name_taken_from_the_question_must_be_in_the_passage(built, fake_embedder):
+    """"The leaders signed a treaty with Kazakhstan" from a passage that never names Kazakhstan moves the question's
+    subject onto a sentence about something else; the same claim without it is supported."""
+    from qa.answer.answerability import choose
+    from qa.answer.pipeline import retrieve_stage
+    from qa.answer.verification import verify_text
+
+    store = Store.open(built.index_dir)
+    q = "Who signed the treaty with Kazakhstan?"
+    r = retrieve_stage(q, None, store, fake_embedder, built)
+    choice = choose(q, r.query, r.evidence, r.scores, built)
+    assert not any("kazakhstan" in e.passage.text.lower() for e in r.evidence)
+    assert verify_text("The leaders signed a treaty of permanent good-neighborliness.", r, fake_embedder, built,
+                       choice).accepted
+    moved = verify_text("The leaders signed a treaty with Kazakhstan.", r, fake_embedder, built, choice)
+    assert not moved.accepted and moved.dropped
+    store.close()
