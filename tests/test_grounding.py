@@ -692,3 +692,4 @@ def test_a_name_taken_from_the_question_must_be_in_the_passage(built, fake_embed
     moved = verify_text("The leaders signed a treaty with Kazakhstan.", r, fake_embedder, built, choice)
     assert not moved.accepted and moved.dropped
     store.close()
+

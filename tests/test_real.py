@@ -361,3 +361,54 @@ def test_the_draft_reads_its_own_first_token_probability_of_not_found(real_setti
     assert "".join(gen.stream(msgs, max_new_tokens=16, probe=keep)) == alone and 0.0 <= keep.p < 1.0
     stop = NotFoundProbe(stop_above=-1.0)  # any probability is above it: the draft stops before its first token
     assert "".join(gen.stream(msgs, max_new_tokens=16, probe=stop)) == "" and stop.p == keep.p
+
+
+CONTROL = """# The control file
+
+Briefly, a sample control file is shown below for the Debian package hello:
+
+```
+Package: hello
+Version: 2.9-2+deb8u1
+Architecture: amd64
+Maintainer: Santiago Vila <sanvila@debian.org>
+Installed-Size: 145
+Depends: libc6 (>= 2.14)
+Section: devel
+Priority: optional
+Description: example package based on GNU hello
+```
+
+The Version field holds the upstream version and the Debian revision.
+"""
+
+
+def test_a_bare_answer_is_checked_as_a_span_of_a_sentence_that_answers(tmp_path, real_settings):
+    """"145" alone scores too low against the whole control-file block for `check_claim` (MiniLM), so the verifier
+    refused the right answer; it is accepted as a span of one of the best evidence pieces, on a line that says what
+    it answers. A changed value, another line's value and a statement are not."""
+    from qa.answer.answerability import choose
+    from qa.answer.citations import check_claim
+    from qa.answer.pipeline import retrieve_stage
+    from qa.answer.verification import bare_answer, verify_text
+    from qa.embedding import settings_embedder
+    from qa.ingest.indexing import update_index
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "control.md").write_text(CONTROL)
+    s = real_settings.replace(index_dir=tmp_path / "index")
+    update_index([tmp_path / "c"], settings=s)
+    emb = settings_embedder(s)
+    store = Store.open(s.index_dir)
+    q = "what's the Installed-Size in the sample control file for hello?"
+    r = retrieve_stage(q, None, store, emb, s)
+    choice = choose(q, r.query, r.evidence, r.scores, s)
+    assert check_claim("145", emb.embed(["145"])[0], r.evidence, r.ev_vecs, min_support=s.min_support,
+                       min_overlap=s.min_overlap, question=q) is None  # as a statement it is not supported
+    found = bare_answer("145", r)
+    assert found is not None and "Installed-Size: 145" in r.evidence[found[0]].text
+    assert verify_text("145", r, emb, s, choice).accepted
+    assert not verify_text("148", r, emb, s, choice).accepted
+    assert bare_answer("Santiago Vila", r) is None  # in the same block, on a line that does not answer
+    assert bare_answer("The Installed-Size is 145", r) is None  # repeats the question: a statement
+    store.close()

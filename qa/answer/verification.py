@@ -5,7 +5,8 @@ Each sentence goes through the same checks, in order:
 
     claims        markup and "based on the passages" talk removed; meta sentences dropped
     is_injection  a sentence that talks to the assistant is dropped
-    check_claim   one evidence sentence supports it (similarity, word overlap, no missing fact)
+    check_claim   one evidence sentence supports it (similarity, word overlap, no missing fact); a bare answer
+                  ("145") is a span of one of the best evidence sentences instead (`bare_answer`)
     on_topic      that evidence sentence answers the question well enough (not a true fact about else)
     repeats       a sentence that says nothing new is not shown twice (skipped, not dropped)
 
@@ -14,14 +15,26 @@ What it leaves out: choosing evidence and deciding to refuse (`answerability`), 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..config import Settings
 from ..embedding import Embedder
 from ..text import content_words, stems
 from .answerability import Choice, on_topic
-from .citations import Evidence, Retrieved, check_claim, claims, is_injection, nearest_evidence, split_sentences
+from .citations import (
+    Evidence,
+    Retrieved,
+    check_claim,
+    claims,
+    is_injection,
+    missing_fact,
+    nearest_evidence,
+    split_sentences,
+)
 from .prompting import is_not_found
 
 Part = tuple[str, Evidence, float]  # (verified sentence, the evidence it is cited to, support)
@@ -98,12 +111,38 @@ def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice, d
         vec = emb.embed([sentence])[0]  # a statement, compared with evidence sentences: a passage, like them
         found = check_claim(sentence, vec, r.evidence, r.ev_vecs, min_support=s.min_support,
                             min_overlap=s.min_overlap, question=r.query)
+        if not (found and on_topic(found[0], r.scores, choice, s)):
+            found = bare_answer(sentence, r)
         if found and on_topic(found[0], r.scores, choice, s):
             yield sentence, r.evidence[found[0]], found[1]
         else:
             draft.dropped.append(sentence)
             if claim:
                 draft.nearest.append(nearest_evidence(sentence, vec, r.evidence, r.ev_vecs))
+
+
+BARE_WORDS = 4  # a draft sentence this short that repeats no word of the question is a bare answer ("15", "3.5.8")
+
+
+def bare_answer(sentence: str, r: Retrieved) -> tuple[int, float] | None:
+    """(evidence index, its answer score) when `sentence` is a bare answer ("145", "MatrixXi") found verbatim in
+    one of the three evidence sentences that best answer the question, on a line that shares a word with the
+    question, with no fact of it missing there; else None.
+
+    A bare answer is a span, not a statement: compared with whole sentences it scores too low for `check_claim`
+    (the value is one word of many), so it is checked the way extraction would be. Mutation set of real documents,
+    2026-12-02: correct drafts accepted 86.7% -> 94.7%, drafts with a changed fact rejected 97.2% unchanged."""
+    body = sentence.strip().rstrip(".")
+    if not body or len(body.split()) > BARE_WORDS or stems(body) & stems(r.query):
+        return None
+    span, asked = re.compile(rf"(?<!\w){re.escape(body)}(?!\w)", re.IGNORECASE), stems(r.query)
+    for i in [int(i) for i in np.argsort(-r.scores, kind="stable")[:3]]:
+        text = r.evidence[i].text
+        # the line that holds it says what it answers: "Installed-Size: 145", not "Maintainer: Santiago Vila"
+        lines = [line for line in text.splitlines() if span.search(line) and stems(line) & asked]
+        if lines and not missing_fact(sentence, text, r.query):
+            return i, float(r.scores[i])
+    return None
 
 
 def _repeats(part: Part, kept: list[Part]) -> bool:
