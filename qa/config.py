@@ -119,7 +119,6 @@ class Settings:
     hnsw_ef_search: int = 512  # recall@10 0.98 at 200k synthetic vectors (128: 0.86); see bench
     # Refusal and verification thresholds (chosen on the dev sets; see README).
     min_answer_score: float = 0.35
-    min_coverage: float = 0.2
     min_support: float = 0.6
     min_overlap: float = 0.75
     # The model's NOT FOUND refuses a question the rules let through unless its best sentence scores this
