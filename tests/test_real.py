@@ -379,7 +379,8 @@ Priority: optional
 Description: example package based on GNU hello
 ```
 
-The Version field holds the upstream version and the Debian revision.
+The Version field holds the upstream version and the Debian revision. Yes, the Installed-Size field is only an
+estimate.
 """
 
 
@@ -411,4 +412,5 @@ def test_a_bare_answer_is_checked_as_a_span_of_a_sentence_that_answers(tmp_path,
     assert not verify_text("148", r, emb, s, choice).accepted
     assert bare_answer("Santiago Vila", r) is None  # in the same block, on a line that does not answer
     assert bare_answer("The Installed-Size is 145", r) is None  # repeats the question: a statement
+    assert bare_answer("Yes", r) is None  # a verdict, not a span, though a line that answers holds the word
     store.close()
