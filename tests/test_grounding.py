@@ -695,3 +695,22 @@ def test_a_name_taken_from_the_question_must_be_in_the_passage(built, fake_embed
     assert not moved.accepted and moved.dropped
     store.close()
 
+
+
+def test_a_claim_that_leans_on_a_question_word_its_passage_lacks_is_judged(built, fake_embedder):
+    """"proposed" is the question's word, not the passage's: verification lets one such word through (a free
+    echo), so the model judges whether the sentence the claim cites answers before the claim is shown."""
+    confident = built.replace(judge_below=0.0, fallback_min_score=0.0)  # the question itself is never judged
+    q = "Who proposed the treaty of permanent good-neighborliness?"
+    draft = "The treaty of permanent good-neighborliness was proposed by the leaders."
+    doubting = FakeGenerator(draft, yes=0.1)
+    a = ask(q, settings=confident, embedder=fake_embedder, generator=doubting)
+    assert a.mode != "generated" and a.dropped == [draft] and "judge_claim" in a.timings
+    assert "The leaders signed a treaty" in doubting.judged[0][-1]["content"]  # the sentence the claim cited
+    sure = FakeGenerator(draft, yes=0.9)
+    b = ask(q, settings=confident, embedder=fake_embedder, generator=sure)
+    assert b.mode == "generated" and b.text.startswith(draft[:-1]) and len(sure.judged) == 1
+    plain = FakeGenerator("The leaders signed a treaty of permanent good-neighborliness.", yes=0.1)
+    c = ask("Who signed the treaty of permanent good-neighborliness?", settings=confident, embedder=fake_embedder,
+            generator=plain)  # every question word it repeats is in its passage: not judged
+    assert c.mode == "generated" and plain.judged == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -400,9 +401,19 @@ def _unseen(words: set[str], seen: set[str]) -> set[str]:
     return {w for w in words - seen if not any(s.startswith(prefix(w)) for s in seen)}
 
 
+class Support(NamedTuple):
+    """What verification found for a claim: the evidence sentence (index) that supports it, how well, and whether
+    it `leans` on a free echo (repeats a question word its passage lacks): then the wording is checked, but not that
+    the passage is about what the question asks, and the model judges that (`pipeline.Run.judge_claim`)."""
+
+    index: int
+    support: float
+    leans: bool = False
+
+
 def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray, *,
-                min_support: float, min_overlap: float, question: str = "") -> tuple[int, float] | None:
-    """(index of the evidence sentence that supports `sentence`, support) or None when none does.
+                min_support: float, min_overlap: float, question: str = "") -> Support | None:
+    """The `Support` of the evidence sentence that supports `sentence`, or None when none does.
 
     Supported means: combined score >= `min_support`; at least `min_overlap` of the words the
     sentence adds to the question found in that one evidence sentence; no fact of the sentence
@@ -431,5 +442,5 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
         if support >= min_support and overlap(novel, have) >= min_overlap and \
                 _echoes_allowed(echoed, sentence, novel) and \
                 not missing_fact(sentence, ev.text, question, context, ev.passage.text):
-            return best, min(1.0, support)
+            return Support(best, min(1.0, support), bool(echoed))
     return None

@@ -28,6 +28,7 @@ from .answerability import Choice, on_topic
 from .citations import (
     Evidence,
     Retrieved,
+    Support,
     check_claim,
     claims,
     is_injection,
@@ -47,6 +48,7 @@ class Draft:
     kept: list[Part] = field(default_factory=list)  # verified (sentence, evidence, support)
     dropped: list[str] = field(default_factory=list)  # sentences verification removed
     claims: int = 0  # sentences that said something beyond the question
+    leaning: list[str] = field(default_factory=list)  # kept sentences that lean on a free echo (`Support.leans`)
     not_found: bool = False  # the model said NOT FOUND
     nearest: list[int] = field(default_factory=list)  # for each dropped claim, the evidence sentence closest to it
     finished: bool = False  # the model ran to the end (False: it failed or was not available)
@@ -103,8 +105,8 @@ def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice, d
     kept, meta = claims(raw)
     draft.dropped.extend(meta)
 
-    def answering(found: tuple[int, float] | None) -> tuple[int, float] | None:
-        return found if found and on_topic(found[0], r.scores, choice, s) else None
+    def answering(found: Support | None) -> Support | None:
+        return found if found and on_topic(found.index, r.scores, choice, s) else None
 
     for sentence in kept:
         if is_injection(sentence):
@@ -117,7 +119,9 @@ def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice, d
                                       min_overlap=s.min_overlap, question=r.query)) or \
             answering(bare_answer(sentence, r))
         if found:
-            yield sentence, r.evidence[found[0]], found[1]
+            if found.leans:
+                draft.leaning.append(sentence)
+            yield sentence, r.evidence[found.index], found.support
         else:
             draft.dropped.append(sentence)
             if claim:
@@ -127,10 +131,10 @@ def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice, d
 BARE_WORDS = 4  # a draft sentence this short that repeats no word of the question is a bare answer ("15", "3.5.8")
 
 
-def bare_answer(sentence: str, r: Retrieved) -> tuple[int, float] | None:
-    """(evidence index, its answer score) when `sentence` is a bare answer ("145", "MatrixXi") found verbatim in
-    one of the three evidence sentences that best answer the question, on a line that shares a word with the
-    question, with no fact of it missing there; else None.
+def bare_answer(sentence: str, r: Retrieved) -> Support | None:
+    """The `Support` (evidence index, its answer score) when `sentence` is a bare answer ("145", "MatrixXi") found
+    verbatim in one of the three evidence sentences that best answer the question, on a line that shares a word
+    with the question, with no fact of it missing there; else None.
 
     A bare answer is a span, not a statement: compared with whole sentences it scores too low for `check_claim`
     (the value is one word of many), so it is checked the way extraction would be. Mutation set of real documents,
@@ -145,7 +149,7 @@ def bare_answer(sentence: str, r: Retrieved) -> tuple[int, float] | None:
         # the line that holds it says what it answers: "Installed-Size: 145", not "Maintainer: Santiago Vila"
         if any(span.search(line) and stems(line) & asked for line in text.splitlines()) and \
                 not missing_fact(sentence, text, r.query):
-            return i, float(r.scores[i])
+            return Support(i, float(r.scores[i]))
     return None
 
 
