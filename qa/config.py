@@ -6,12 +6,18 @@ Nothing here loads a model or touches the disk beyond reading the environment.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
+
+log = logging.getLogger(__name__)
+_WARNED: set[str] = set()  # unknown QA_* variables already reported (from_env runs once per question)
 
 # In a checkout (editable install) the default folders are the repository's; installed elsewhere,
 # they are relative to the working directory.
@@ -182,6 +188,7 @@ class Settings:
                     values[f.name] = type(default)(raw)
             except ValueError as e:
                 raise InputError(f"QA_{f.name.upper()}={raw!r} is not a valid {type(default).__name__}") from e
+        _warn_unknown(os.environ, {f"QA_{f.name.upper()}" for f in dataclasses.fields(cls)})
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("index_dir", "corpus_dir", "upload_dir", "cache_dir"):
             if key in values and not isinstance(values[key], Path):
@@ -201,3 +208,12 @@ class Settings:
         if not K_RANGE[0] <= self.k <= K_RANGE[1]:
             raise InputError(f"k must be between {K_RANGE[0]} and {K_RANGE[1]}, not {self.k}")
         store_kind(self.store)
+
+
+def _warn_unknown(env: Mapping[str, str], known: set[str]) -> None:
+    """One warning per QA_* variable that names no setting (a typo such as QA_JUDGE_BELLOW would otherwise be
+    ignored without a word), with the closest setting's name."""
+    for name in sorted(k for k in env if k.startswith("QA_") and k not in known and k not in _WARNED):
+        _WARNED.add(name)
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        log.warning("%s is not a setting and is ignored%s", name, f" (did you mean {close[0]}?)" if close else "")

@@ -83,3 +83,15 @@ def test_every_qa_variable_is_read_through_settings_and_secrets_stay_out_of_its_
     s = Settings.from_env()
     assert (s.api_key, s.milvus_token, s.ray_keep) == ("s3cret-key", "milvus-tok", True)
     assert "s3cret-key" not in repr(s) and "milvus-tok" not in repr(s)
+
+
+def test_a_misspelt_setting_is_reported_once_with_the_name_meant(monkeypatch, caplog):
+    monkeypatch.setattr(config, "_WARNED", set())
+    monkeypatch.setenv("QA_JUDGE_BELLOW", "0.7")
+    monkeypatch.setenv("QA_MODE", "extractive")
+    with caplog.at_level("WARNING", logger="qa.config"):
+        s = Settings.from_env()
+        Settings.from_env()  # asked again (once per question): not said again
+    assert s.mode == "extractive" and s.judge_below == Settings().judge_below  # the real one read, the typo not
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line == "QA_JUDGE_BELLOW is not a setting and is ignored (did you mean QA_JUDGE_BELOW?)"
