@@ -210,10 +210,17 @@ class Settings:
         store_kind(self.store)
 
 
+# Settings that were removed, and when: their variables are ignored with that said, not taken for a typo.
+RETIRED = {"QA_MIN_COVERAGE": "retired on 2026-12-02 (the coverage doubt; see README)"}
+
+
 def _warn_unknown(env: Mapping[str, str], known: set[str]) -> None:
     """One warning per QA_* variable that names no setting (a typo such as QA_JUDGE_BELLOW would otherwise be
-    ignored without a word), with the closest setting's name."""
+    ignored without a word), with the closest setting's name, compared without the QA_ every name shares."""
     for name in sorted(k for k in env if k.startswith("QA_") and k not in known and k not in _WARNED):
         _WARNED.add(name)
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        log.warning("%s is not a setting and is ignored%s", name, f" (did you mean {close[0]}?)" if close else "")
+        if name in RETIRED:
+            log.warning("%s is ignored: %s", name, RETIRED[name])
+            continue
+        close = difflib.get_close_matches(name[3:], sorted(k[3:] for k in known), n=1, cutoff=0.75)
+        log.warning("%s is not a setting and is ignored%s", name, f" (did you mean QA_{close[0]}?)" if close else "")

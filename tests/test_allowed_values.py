@@ -95,3 +95,11 @@ def test_a_misspelt_setting_is_reported_once_with_the_name_meant(monkeypatch, ca
     assert s.mode == "extractive" and s.judge_below == Settings().judge_below  # the real one read, the typo not
     [line] = [r.getMessage() for r in caplog.records]
     assert line == "QA_JUDGE_BELLOW is not a setting and is ignored (did you mean QA_JUDGE_BELOW?)"
+    caplog.clear()
+    monkeypatch.setenv("QA_PORT", "8080")  # someone else's variable: no far-fetched guess (not QA_OCR)
+    monkeypatch.setenv("QA_MIN_COVERAGE", "0.5")  # a retired setting says so
+    with caplog.at_level("WARNING", logger="qa.config"):
+        Settings.from_env()
+    assert sorted(r.getMessage() for r in caplog.records) == [
+        "QA_MIN_COVERAGE is ignored: retired on 2026-12-02 (the coverage doubt; see README)",
+        "QA_PORT is not a setting and is ignored"]

@@ -417,7 +417,8 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
 
     Supported means: combined score >= `min_support`; at least `min_overlap` of the words the
     sentence adds to the question found in that one evidence sentence; no fact of the sentence
-    missing from it (`missing_fact`); every word it repeats from the question found in its passage. A
+    missing from it (`missing_fact`); every word it repeats from the question found in its passage, but one (a
+    free echo, `_echoes_allowed`: then the `Support` `leans`). A
     sentence that only restates the question (adds no content word to it) is not a claim. The three
     best-scoring sentences are tried in turn.
     """

@@ -6,6 +6,7 @@
     Run.compose    -> str pieces   the local model's draft, from numbered evidence sentences
     Run.verify     -> str pieces   each completed draft sentence checked as it streams (`verification`: the one
                                    verifier, also used by `qa eval` on drafts); the verified text so far
+    Run.judge_claim -> bool        the model, asked yes/no, drops a verified sentence that leans on a free echo
     Run.conclude   -> mode         the model's answer, a refusal, or the quoted best sentence
     narrow         -> parts        a quoted sentence cut to the phrase of it that answers (`phrase`: the model points)
     Run.answer     -> Answer       verified sentences with [n] markers, exact quotes and offsets
@@ -274,11 +275,12 @@ class Run:
         about what was asked ("The area south of the Congo River came under French sovereignty in 1880" from a
         sentence about another area). Tuning halves, 2026-12-02: every sentence it dropped was wrong (real 2, SQuAD
         2 near misses); the few sentences that lean wait for the draft to end before they are shown."""
-        reason = self._judged([headed(part[1])], "judge_claim", "the sentence it cites does not",
-                              self.s.judge_quote_min_yes)
+        draft = self.draft
+        reason = part[0] in draft.dropped or self._judged([headed(part[1])], "judge_claim",
+                                                           "the sentence it cites does not", self.s.judge_quote_min_yes)
         if reason:
-            self.draft.kept.remove(part)
-            self.draft.dropped.append(part[0])
+            draft.kept = [k for k in draft.kept if k is not part]
+            draft.dropped.append(part[0])
         return bool(reason)
 
     def _judged(self, sources: list[str], stage: str, what: str, min_yes: float) -> str:
@@ -292,7 +294,7 @@ class Run:
             log.warning("the model could not judge, the rules decide: %s", e)
             return ""
         finally:
-            self.timings[stage] = time.perf_counter() - t
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t
         if p < min_yes:
             return f"the model judges that {what} state the answer (p(yes) {p:.2f} < {min_yes})"
         return ""
@@ -321,8 +323,8 @@ class Run:
             # a window's neighbours are as much on topic as its chosen sentence
             for part in verify_stream(pieces, replace(self.r, scores=self.reading.scores), self.emb, self.s,
                                       self.choice, self.draft):
-                if part[0] in self.draft.leaning and self.judge_claim(part):
-                    continue
+                if prompt is None and part[0] in self.draft.leaning and self.judge_claim(part):
+                    continue  # (an overview's sentences answer no question: not judged this way)
                 text = cite(self.draft.kept, self.page_of).text
                 self.timings.setdefault("first_sentence", time.perf_counter() - self.t0)
                 yield text[len(shown):]

@@ -10,6 +10,10 @@ Each sentence goes through the same checks, in order:
     on_topic      that evidence sentence answers the question well enough (not a true fact about else)
     repeats       a sentence that says nothing new is not shown twice (skipped, not dropped)
 
+A sentence that passed `check_claim` only by repeating a question word its passage lacks (a free echo) is marked
+(`Draft.leaning`); the pipeline then asks the model whether the sentence it cites answers (`Run.judge_claim`), so
+with a model the chat may drop it. `qa eval` on drafts (the mutation sets) runs without a model and stops here.
+
 What it leaves out: choosing evidence and deciding to refuse (`answerability`), citing (`citations.cite`).
 """
 
@@ -48,7 +52,7 @@ class Draft:
     kept: list[Part] = field(default_factory=list)  # verified (sentence, evidence, support)
     dropped: list[str] = field(default_factory=list)  # sentences verification removed
     claims: int = 0  # sentences that said something beyond the question
-    leaning: list[str] = field(default_factory=list)  # kept sentences that lean on a free echo (`Support.leans`)
+    leaning: list[str] = field(default_factory=list)  # sentences that passed leaning on a free echo (`Support.leans`)
     not_found: bool = False  # the model said NOT FOUND
     nearest: list[int] = field(default_factory=list)  # for each dropped claim, the evidence sentence closest to it
     finished: bool = False  # the model ran to the end (False: it failed or was not available)
@@ -74,7 +78,8 @@ def verify_stream(pieces: Iterable[str], r: Retrieved, emb: Embedder, s: Setting
 
 
 def verify_text(text: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice) -> Draft:
-    """A whole draft checked at once, exactly as the chat checks a streamed one."""
+    """A whole draft checked at once, exactly as the chat's verifier checks a streamed one (the model's judgement of
+    leaning sentences, `Run.judge_claim`, comes after verification and is not part of it)."""
     draft = Draft()
     for _ in verify_stream([text], r, emb, s, choice, draft):
         pass
