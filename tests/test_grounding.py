@@ -708,7 +708,7 @@ def test_a_claim_that_leans_on_a_question_word_its_passage_lacks_is_judged(built
     assert a.mode != "generated" and a.dropped == [draft] and "judge_claim" in a.timings
     assert "The leaders signed a treaty" in doubting.judged[0][-1]["content"]  # the sentence the claim cited
     pieces = list(ask_stream(q, settings=confident, embedder=fake_embedder, generator=FakeGenerator(draft, yes=0.1)))
-    assert "".join(pieces[:-1]) == pieces[-1].text == a.text and draft[:-1] not in a.text  # never shown, then taken back
+    assert "".join(pieces[:-1]) == pieces[-1].text == a.text and draft[:-1] not in a.text  # never shown, then retracted
     sure = FakeGenerator(draft, yes=0.9)
     b = ask(q, settings=confident, embedder=fake_embedder, generator=sure)
     assert b.mode == "generated" and b.text.startswith(draft[:-1]) and len(sure.judged) == 1
