@@ -143,6 +143,10 @@ class Settings:
     # under its heading): when p(yes) is under this the question is refused instead of answered with a sentence that
     # does not answer it (0: off).
     judge_quote_min_yes: float = 0.3
+    # A verified draft sentence that leans on a free echo (a question word its passage lacks) is shown only when the
+    # model's p(yes) that the sentence it cites states it is at least this (0.5: the model's own verdict; 0: off);
+    # when it is dropped and nothing else of the draft passed, the question is refused.
+    judge_claim_min_yes: float = 0.5
     # The judge folded into the draft (runtimes that can read the draft's first token: CTranslate2): such a
     # question is refused when the draft's probability of beginning NOT FOUND is over `judge_max_not`; one
     # prompt instead of two (bench/judge_fold.py on both tuning halves, real and SQuAD, chose 0.2). Off by

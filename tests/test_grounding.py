@@ -699,19 +699,26 @@ def test_a_name_taken_from_the_question_must_be_in_the_passage(built, fake_embed
 
 def test_a_claim_that_leans_on_a_question_word_its_passage_lacks_is_judged(built, fake_embedder):
     """"proposed" is the question's word, not the passage's: verification lets one such word through (a free
-    echo), so the model judges whether the sentence the claim cites answers before the claim is shown."""
-    confident = built.replace(judge_below=0.0, fallback_min_score=0.0)  # the question itself is never judged
+    echo), so the model judges whether the sentence the claim cites states the claim before it is shown; when it
+    does not, the question is refused rather than answered with a quote of that same sentence."""
+    confident = built.replace(judge_below=0.0, fallback_min_score=0.0, judge_quote_min_yes=0.0)  # only this judge
     q = "Who proposed the treaty of permanent good-neighborliness?"
     draft = "The treaty of permanent good-neighborliness was proposed by the leaders."
     doubting = FakeGenerator(draft, yes=0.1)
     a = ask(q, settings=confident, embedder=fake_embedder, generator=doubting)
-    assert a.mode != "generated" and a.dropped == [draft] and "judge_claim" in a.timings
-    assert "The leaders signed a treaty" in doubting.judged[0][-1]["content"]  # the sentence the claim cited
+    assert a.abstained and a.dropped == [draft] and "judge_claim" in a.timings
+    assert a.reason == ("the model judges that the sentence it wrote its answer from does not say so "
+                        "(p(yes) 0.10 < 0.5)")
+    [judged] = doubting.judged  # the claim and the sentence it cited, nothing else
+    assert "Claim: " + draft in judged[-1]["content"] and "The leaders signed a treaty" in judged[-1]["content"]
     pieces = list(ask_stream(q, settings=confident, embedder=fake_embedder, generator=FakeGenerator(draft, yes=0.1)))
-    assert "".join(pieces[:-1]) == pieces[-1].text == a.text and draft[:-1] not in a.text  # never shown, then retracted
-    sure = FakeGenerator(draft, yes=0.9)
+    assert "".join(pieces[:-1]) == pieces[-1].text == a.text and draft[:-1] not in a.text  # never shown, retracted
+    sure = FakeGenerator(draft, yes=0.6)
     b = ask(q, settings=confident, embedder=fake_embedder, generator=sure)
     assert b.mode == "generated" and b.text.startswith(draft[:-1]) and len(sure.judged) == 1
+    off = FakeGenerator(draft, yes=0.1)
+    assert ask(q, settings=confident.replace(judge_claim_min_yes=0.0), embedder=fake_embedder,
+               generator=off).mode == "generated" and off.judged == []
     plain = FakeGenerator("The leaders signed a treaty of permanent good-neighborliness.", yes=0.1)
     c = ask("Who signed the treaty of permanent good-neighborliness?", settings=confident, embedder=fake_embedder,
             generator=plain)  # every question word it repeats is in its passage: not judged

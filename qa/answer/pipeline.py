@@ -45,7 +45,7 @@ from .answerability import Choice, choose
 from .citations import Citation, Evidence, Retrieved, answer_scores, cite, evidence_sentences
 from .context import Reading, headed, read
 from .phrase import narrow
-from .prompting import build_judge_messages, build_messages
+from .prompting import build_claim_messages, build_judge_messages, build_messages
 from .retrieval import Passage, retrieve
 from .verification import Draft, Part, verify_stream
 
@@ -169,8 +169,8 @@ class Run:
     Built with what stays fixed (the question, the chat's history, the open store, the embedder, the settings,
     the generator passed in, the document it is limited to); the stages fill in the rest as they go: `question`
     (spelling corrected), `r` (retrieved evidence), `choice` (the rules'), `gen` (the model, once loaded),
-    `reading` (what the model reads), `probe` (the judge folded into the draft), `draft`, `timings`, and the
-    outcome `mode` and `reason`."""
+    `reading` (what the model reads), `probe` (the judge folded into the draft), `draft`, `timings`, `refuted`
+    (a claim the model judged its source does not state), and the outcome `mode` and `reason`."""
 
     def __init__(self, question: str, history: Sequence[Turn] | None, store: Reader, emb: Embedder, s: Settings,
                  generator: Generator | None = None, doc: str = "") -> None:
@@ -186,6 +186,7 @@ class Run:
         self.reading: Reading | None = None
         self.probe: NotFoundProbe | None = None
         self.mode, self.reason = "", ""
+        self.refuted = ""  # why the model judged that the sentence a claim cites does not state it (`judge_claim`)
 
     def stream(self) -> Iterator[str | Answer]:
         """Yield the answer's verified text as it passes (str pieces), then the `Answer`."""
@@ -234,7 +235,7 @@ class Run:
             return
         yield from self.verify()
         self.mode, self.reason = self.conclude()
-        if self.mode == "extractive-fallback" and (reason := self.judge_quote()):
+        if self.mode == "extractive-fallback" and (reason := self.refuted or self.judge_quote()):
             self.mode, self.reason = "refused", reason
 
     def model(self) -> Generator | None:
@@ -259,44 +260,50 @@ class Run:
         cannot see; the model, asked "do the sources state the answer?", often can."""
         if not judged(self.choice, self.s):
             return ""
-        return self._judged(self.reading.texts, "judge", "the closest sentences do not", self.s.judge_min_yes)
+        return self._judged(build_judge_messages(self.question, self.reading.texts), "judge",
+                            "the closest sentences do not state the answer", self.s.judge_min_yes)
 
     def judge_quote(self) -> str:
         """A refusal reason when the model judges that the sentence(s) a fallback would quote do not state the
         answer, else "". A quote is the rules' or the failed draft's sentence, which no one checked answers the
         question; on the real tuning half fewer than half of them did (bench/RESULTS.md, 2026-12-02)."""
         quote = [headed(ev) for _, ev, _ in self.extract()]
-        return self._judged(quote, "judge_quote", "the sentence it would quote does not", self.s.judge_quote_min_yes)
+        return self._judged(build_judge_messages(self.question, quote), "judge_quote",
+                            "the sentence it would quote does not state the answer", self.s.judge_quote_min_yes)
 
     def judge_claim(self, part: Part) -> bool:
         """Drop a verified draft sentence that leans on a free echo (it repeats a question word its passage lacks,
-        `citations.Support.leans`) when the model judges that the sentence it cites does not state the answer, at
-        the quote judge's threshold; True when dropped. Verification checked its wording, not that the passage is
-        about what was asked ("The area south of the Congo River came under French sovereignty in 1880" from a
-        sentence about another area). Tuning halves, 2026-12-02: every sentence it dropped was wrong (real 2, SQuAD
-        2 near misses); the few sentences that lean wait for the draft to end before they are shown."""
+        `citations.Support.leans`) when the model judges that the sentence it cites does not state it
+        (`judge_claim_min_yes`); True when dropped. Verification checked the claim's words, not that its passage
+        says what the claim says with them ("The treaty … was proposed by the six nations" from "The six nations
+        signed a treaty …"). The model wrote the claim from that sentence and now says the sentence does not state
+        it: a fallback would quote the same sentence, so such a question is refused (`refuted`) unless another
+        sentence of the draft passed. The few sentences that lean wait for the draft to end before they are shown
+        (the judge shares the model)."""
         draft = self.draft
-        reason = part[0] in draft.dropped or self._judged([headed(part[1])], "judge_claim",
-                                                           "the sentence it cites does not", self.s.judge_quote_min_yes)
+        reason = self.refuted if part[0] in draft.dropped else self._judged(
+            build_claim_messages(part[0], headed(part[1])), "judge_claim",
+            "the sentence it wrote its answer from does not say so", self.s.judge_claim_min_yes)
         if reason:
             draft.kept = [k for k in draft.kept if k is not part]
             draft.dropped.append(part[0])
+            self.refuted = reason
         return bool(reason)
 
-    def _judged(self, sources: list[str], stage: str, what: str, min_yes: float) -> str:
+    def _judged(self, messages: list[dict[str, str]], stage: str, what: str, min_yes: float) -> str:
         gen = self.gen
         if min_yes <= 0 or not hasattr(gen, "p_yes"):  # off, no model, or one written before the judge
             return ""
         t = time.perf_counter()
         try:
-            p = gen.p_yes(build_judge_messages(self.question, sources))
+            p = gen.p_yes(messages)
         except QAError as e:  # a broken model leaves the decision to the rules
             log.warning("the model could not judge, the rules decide: %s", e)
             return ""
         finally:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t
         if p < min_yes:
-            return f"the model judges that {what} state the answer (p(yes) {p:.2f} < {min_yes})"
+            return f"the model judges that {what} (p(yes) {p:.2f} < {min_yes})"
         return ""
 
     def compose(self, question: str) -> Iterator[str]:

@@ -47,6 +47,9 @@ _EXAMPLES = [
 JUDGE_SYSTEM = ("You check whether source sentences answer a question. The question may mention a detail, a name, a "
                 "number or a date that the sources never state or state differently; then the sources do not "
                 "answer it. Reply with one word: yes or no.")
+CLAIM_SYSTEM = ("You check whether a source states a claim. The claim may add or change a detail, a name, a number, a "
+                "date or the relation (who did what) that the source never states or states differently; then the "
+                "source does not state it. Reply with one word: yes or no.")
 SPAN_SYSTEM = ("You find the answer to a question inside one source sentence. Reply with the shortest phrase of the "
                "sentence that answers the question, copied word for word, and nothing else. If the sentence does not "
                f"answer the question, reply exactly: {NOT_FOUND}")
@@ -87,6 +90,13 @@ def build_judge_messages(question: str, sentences: list[str]) -> list[dict[str, 
     return [{"role": "system", "content": JUDGE_SYSTEM},
             {"role": "user", "content": _user(question, sentences) + "\n\nDo the sources state the answer to this "
                                                                      "question?"}]
+
+
+def build_claim_messages(claim: str, source: str) -> list[dict[str, str]]:
+    """The chat for the claim judge: does this one source (a sentence under its heading) state this claim?"""
+    return [{"role": "system", "content": CLAIM_SYSTEM},
+            {"role": "user", "content": f"Source: {_plain(source)}\n\nClaim: {' '.join(claim.split())}\n\n"
+                                        "Does the source state the claim?"}]
 
 
 def build_span_messages(question: str, sentence: str) -> list[dict[str, str]]:
