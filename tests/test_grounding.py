@@ -696,7 +696,6 @@ def test_a_name_taken_from_the_question_must_be_in_the_passage(built, fake_embed
     store.close()
 
 
-
 def test_a_claim_that_leans_on_a_question_word_its_passage_lacks_is_judged(built, fake_embedder):
     """"proposed" is the question's word, not the passage's: verification lets one such word through (a free
     echo), so the model judges whether the sentence the claim cites states the claim before it is shown; when it

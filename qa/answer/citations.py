@@ -403,8 +403,8 @@ def _unseen(words: set[str], seen: set[str]) -> set[str]:
 
 class Support(NamedTuple):
     """What verification found for a claim: the evidence sentence (index) that supports it, how well, and whether
-    it `leans` on a free echo (repeats a question word its passage lacks): then the wording is checked, but not that
-    the passage is about what the question asks, and the model judges that (`pipeline.Run.judge_claim`)."""
+    it `leans` on a free echo (repeats a question word its passage lacks): then its words are checked, but not that
+    its passage says what the claim says with them, and the model judges that (`pipeline.Run.judge_claim`)."""
 
     index: int
     support: float

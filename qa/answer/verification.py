@@ -11,8 +11,9 @@ Each sentence goes through the same checks, in order:
     repeats       a sentence that says nothing new is not shown twice (skipped, not dropped)
 
 A sentence that passed `check_claim` only by repeating a question word its passage lacks (a free echo) is marked
-(`Draft.leaning`); the pipeline then asks the model whether the sentence it cites answers (`Run.judge_claim`), so
-with a model the chat may drop it. `qa eval` on drafts (the mutation sets) runs without a model and stops here.
+(`Draft.leaning`); the pipeline then asks the model whether the sentence it cites states the claim
+(`Run.judge_claim`), so with a model the chat may drop it. `qa eval` on drafts (the mutation sets) runs without a
+model and stops here.
 
 What it leaves out: choosing evidence and deciding to refuse (`answerability`), citing (`citations.cite`).
 """
