@@ -709,6 +709,9 @@ def test_a_claim_that_leans_on_a_question_word_its_passage_lacks_is_judged(built
     assert a.reason == ("the model judges that the sentence it wrote its answer from does not say so "
                         "(p(yes) 0.10 < 0.5)")
     [judged] = doubting.judged  # the claim and the sentence it cited, nothing else
+    twice = FakeGenerator(f"{draft} {draft}", yes=0.1)  # the same claim again: judged once, listed once
+    again = ask(q, settings=confident, embedder=fake_embedder, generator=twice)
+    assert again.abstained and again.dropped == [draft] and len(twice.judged) == 1
     assert "Claim: " + draft in judged[-1]["content"] and "The leaders signed a treaty" in judged[-1]["content"]
     pieces = list(ask_stream(q, settings=confident, embedder=fake_embedder, generator=FakeGenerator(draft, yes=0.1)))
     assert "".join(pieces[:-1]) == pieces[-1].text == a.text and draft[:-1] not in a.text  # never shown, retracted

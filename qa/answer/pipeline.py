@@ -286,7 +286,8 @@ class Run:
             "the sentence it wrote its answer from does not say so", self.s.judge_claim_min_yes)
         if reason:
             draft.kept = [k for k in draft.kept if k is not part]
-            draft.dropped.append(part[0])
+            if part[0] not in draft.dropped:  # a sentence the draft repeats is listed once
+                draft.dropped.append(part[0])
             self.refuted = reason
         return bool(reason)
 
