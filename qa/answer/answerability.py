@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import Settings
-from .citations import Evidence
+from .citations import Evidence, ranked
 
 _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fifteen twenty thirty "
                  "forty fifty sixty hundred hundreds thousand thousands million millions billion billions dozen "
@@ -143,7 +143,7 @@ def choose(question: str, query: str, evidence: list[Evidence], scores: np.ndarr
     several = wants_several(question)
     if not evidence:
         return Choice(-1, 0.0, "nothing relevant was retrieved", [], several)
-    order = [int(i) for i in np.argsort(-scores, kind="stable")]
+    order = ranked(scores)
     kind = expected_type(question)
     typed = [i for i in order[:3] if holds_type(evidence[i].text, question, kind)]
     pick = typed[0] if typed else order[0]

@@ -213,6 +213,11 @@ def nearest_evidence(claim: str, claim_vec: np.ndarray, evidence: list[Evidence]
     return int(np.argmax(_similarity(claim, claim_vec, evidence, ev_vecs) + 0.25 * shared))
 
 
+def ranked(scores: np.ndarray) -> list[int]:
+    """Evidence indices, best score first (ties in evidence order, so the same scores always rank the same)."""
+    return [int(i) for i in np.argsort(-np.asarray(scores), kind="stable")]
+
+
 def answer_scores(question: str, q_vec: np.ndarray, evidence: list[Evidence], ev_vecs: np.ndarray) -> np.ndarray:
     """How likely each evidence sentence answers `question` (extraction and refusal use this)."""
     qs = stems(question)
@@ -429,7 +434,7 @@ def check_claim(sentence: str, vec: np.ndarray, evidence: list[Evidence], ev_vec
         return None
     scores = support_scores(sentence, vec, evidence, ev_vecs, question)
     claim = stems(sentence)
-    for best in [int(i) for i in np.argsort(-scores, kind="stable")[:3]]:
+    for best in ranked(scores)[:3]:
         ev = evidence[best]
         context = ev.passage.text[max(0, ev.start - ev.passage.start - 300): ev.start - ev.passage.start]
         have = stems(ev.text) | {stem(w) for w in _names(context, first=True)}  # "It …" names what came before

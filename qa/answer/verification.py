@@ -24,8 +24,6 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..config import Settings
 from ..embedding import Embedder
 from ..text import content_words, stems
@@ -39,6 +37,7 @@ from .citations import (
     is_injection,
     missing_fact,
     nearest_evidence,
+    ranked,
     split_sentences,
 )
 from .prompting import is_not_found
@@ -150,7 +149,7 @@ def bare_answer(sentence: str, r: Retrieved) -> Support | None:
     if not words or len(body.split()) > BARE_WORDS or words & asked:
         return None  # no content word ("Yes.", "No."): a verdict, not a span; or a statement
     span = re.compile(rf"(?<!\w){re.escape(body)}(?!\w)", re.IGNORECASE)
-    for i in [int(i) for i in np.argsort(-r.scores, kind="stable")[:3]]:
+    for i in ranked(r.scores)[:3]:
         text = r.evidence[i].text
         # the line that holds it says what it answers: "Installed-Size: 145", not "Maintainer: Santiago Vila"
         if any(span.search(line) and stems(line) & asked for line in text.splitlines()) and \
