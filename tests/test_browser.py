@@ -76,9 +76,10 @@ def test_a_summary_of_the_article_with_its_citations(page):
     page.screenshot(path=str(ARTIFACTS / "summary.png"), full_page=True)
 
 
-def test_streamed_answer_with_citation_and_highlighted_quote(page):
+def test_streamed_answer_with_citation_and_highlighted_quote(page, server):
     _ask(page, "Which years were designated as the Years of High-Quality Development?")
     page.wait_for_selector("#sources details.citation", timeout=180_000)
+    assert "Warning" not in server.log_path.read_text()  # the console of `qa serve` stays quiet on a question
     bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
     expect(bot).to_contain_text("[1]", timeout=30_000)
     text = bot.inner_text()

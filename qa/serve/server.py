@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import re
 import threading
+import warnings
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -131,6 +132,9 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth
           api_key: str | None = None) -> None:
     import uvicorn
 
+    # Gradio's queue reads Starlette's renamed 422 constant on every chat question: a warning for Gradio's
+    # maintainers, not for the person running the chat (no request fails)
+    warnings.filterwarnings("ignore", message=r"'HTTP_422_UNPROCESSABLE_ENTITY' is deprecated")
     api_key = api_key or settings.api_key or None
     if warning := exposure_warning(host, auth, api_key):
         log.warning(warning)
