@@ -57,11 +57,11 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     # overview_min: between the highest other question of the tuning sets ("Who wrote this article?" 0.905) and
     # the lowest overview request without a cue word (0.918); MiniLM's 0.65 sits the same way (0.603 / 0.626).
     # min_answer_score: on the SQuAD tuning half (extractive), the highest value that refuses no question answered
-    # right at 0 (0.55: 79.8% right, 7.7% of the unanswerable refused; 0.575 refuses a right one). The generated
-    # mode's two (model_refusal_below, judge_below) are MiniLM's mapped by quantile: the e5 answer score under which
-    # the same share of the SQuAD tuning half's questions falls (0.52 -> 0.705, 0.65 -> 0.802); not yet measured
+    # right at 0 (0.55: 79.8% right, 7.7% of the unanswerable refused; 0.575 refuses a right one). judge_below is
+    # MiniLM's mapped by quantile: the e5 answer score under which the same share of the SQuAD tuning half's
+    # questions falls (0.65 -> 0.802; model_refusal_below, off for both, was 0.52 -> 0.705); not yet measured
     # with drafts. min_support keeps MiniLM's 0.6 (bench/RESULTS.md, 2026-12-02 08:20).
-    E5_EMBEDDER: {"min_answer_score": 0.55, "model_refusal_below": 0.7, "judge_below": 0.8, "overview_min": 0.91},
+    E5_EMBEDDER: {"min_answer_score": 0.55, "judge_below": 0.8, "overview_min": 0.91},
 }
 
 
