@@ -49,6 +49,9 @@ def create_app(settings: Settings, *, api_key: str | None = None, auth: str | No
         from fastapi.exception_handlers import http_exception_handler
         return await http_exception_handler(request, e)
 
+    # Gradio's queue reads Starlette's renamed 422 constant on every chat question: a warning for Gradio's
+    # maintainers, not for the person running the chat (no request fails); filtered wherever the chat is mounted
+    warnings.filterwarnings("ignore", message=r"'HTTP_422_UNPROCESSABLE_ENTITY' is deprecated")
     blocks = build_app(settings, gate)
     blocks.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     gr.mount_gradio_app(app, blocks, path="/", auth=_credentials(auth), max_file_size=f"{settings.max_file_mb:g}mb",
@@ -132,9 +135,6 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth
           api_key: str | None = None) -> None:
     import uvicorn
 
-    # Gradio's queue reads Starlette's renamed 422 constant on every chat question: a warning for Gradio's
-    # maintainers, not for the person running the chat (no request fails)
-    warnings.filterwarnings("ignore", message=r"'HTTP_422_UNPROCESSABLE_ENTITY' is deprecated")
     api_key = api_key or settings.api_key or None
     if warning := exposure_warning(host, auth, api_key):
         log.warning(warning)
