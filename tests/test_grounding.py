@@ -321,6 +321,10 @@ def test_removed_sentences_are_reported(built, fake_embedder):
     gen = FakeGenerator("The treaty was signed on 18 June 2026 [1].")
     a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
     assert a.mode == "extractive-fallback" and a.dropped == ["The treaty was signed on 18 June 2026."]
+    gen = FakeGenerator("The moon is made of green cheese. The treaty was signed on 17 June 2025. "
+                        "The moon is made of green cheese.")  # said twice, removed twice, listed once
+    a = ask("When was the treaty signed?", settings=built, embedder=fake_embedder, generator=gen)
+    assert a.mode == "generated" and a.dropped == ["The moon is made of green cheese."]
 
 
 def test_stream_shows_only_verified_sentences_and_they_make_the_answer(built, fake_embedder):

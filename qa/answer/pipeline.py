@@ -187,6 +187,7 @@ class Run:
         self.probe: NotFoundProbe | None = None
         self.mode, self.reason = "", ""
         self.refuted = ""  # why the model judged that the sentence a claim cites does not state it (`judge_claim`)
+        self.quoted: list[Part] | None = None  # the extractive answer, once chosen (`extract`)
 
     def stream(self) -> Iterator[str | Answer]:
         """Yield the answer's verified text as it passes (str pieces), then the `Answer`."""
@@ -286,8 +287,7 @@ class Run:
             "the sentence it wrote its answer from does not say so", self.s.judge_claim_min_yes)
         if reason:
             draft.kept = [k for k in draft.kept if k is not part]
-            if part[0] not in draft.dropped:  # a sentence the draft repeats is listed once
-                draft.dropped.append(part[0])
+            draft.drop(part[0])
             self.refuted = reason
         return bool(reason)
 
@@ -369,7 +369,10 @@ class Run:
         When the model's draft failed verification on a detail, the sentence it was written from is often the
         answer the rules missed ("Apple's revenue for Q3 2007 was US$6.22 billion": "Q3" is not in the source,
         but the sentence with US$6.22 billion is): a one-fact question quotes that sentence instead of the
-        rules' pick when the model read it and it scores at least `source_ratio` of the pick."""
+        rules' pick when the model read it and it scores at least `source_ratio` of the pick. Chosen once: the quote
+        judge reads the same sentences the answer quotes."""
+        if self.quoted is not None:
+            return self.quoted
         r, choice, s, draft = self.r, self.choice, self.s, self.draft
         chosen = [choice.pick]
         if draft.nearest and not choice.several and s.source_ratio:
@@ -379,7 +382,8 @@ class Run:
         if choice.several:
             chosen += [i for i in choice.focus[1:] if r.scores[i] >= s.min_answer_score][:2]
             chosen.sort(key=lambda i: (r.evidence[i].passage.doc_path, r.evidence[i].start))
-        return [(r.evidence[i].text, r.evidence[i], float(r.scores[i])) for i in chosen]
+        self.quoted = [(r.evidence[i].text, r.evidence[i], float(r.scores[i])) for i in chosen]
+        return self.quoted
 
     def answer(self) -> Answer:
         """The `Answer` the run came to: the verified draft, the quoted sentence (cut to its phrase when the

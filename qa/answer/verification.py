@@ -57,6 +57,10 @@ class Draft:
     nearest: list[int] = field(default_factory=list)  # for each dropped claim, the evidence sentence closest to it
     finished: bool = False  # the model ran to the end (False: it failed or was not available)
 
+    def drop(self, *sentences: str) -> None:
+        """Record sentences verification removed; a sentence the draft repeats is listed once."""
+        self.dropped.extend(x for x in dict.fromkeys(sentences) if x not in self.dropped)
+
     @property
     def found_nothing(self) -> bool:
         return self.finished and (self.not_found or not self.claims)
@@ -108,14 +112,14 @@ def _sentences_checked(pieces: Iterable[str], r: Retrieved, emb: Embedder, s: Se
 
 def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice, draft: Draft) -> Iterator[Part]:
     kept, meta = claims(raw)
-    draft.dropped.extend(meta)
+    draft.drop(*meta)
 
     def answering(found: Support | None) -> Support | None:
         return found if found and on_topic(found.index, r.scores, choice, s) else None
 
     for sentence in kept:
         if is_injection(sentence):
-            draft.dropped.append(sentence)
+            draft.drop(sentence)
             continue
         claim = bool(stems(sentence) - stems(r.query))
         draft.claims += claim
@@ -128,7 +132,7 @@ def _check(raw: str, r: Retrieved, emb: Embedder, s: Settings, choice: Choice, d
                 draft.leaning.append(sentence)
             yield sentence, r.evidence[found.index], found.support
         else:
-            draft.dropped.append(sentence)
+            draft.drop(sentence)
             if claim:
                 draft.nearest.append(nearest_evidence(sentence, vec, r.evidence, r.ev_vecs))
 
