@@ -20,7 +20,7 @@ DRAFT = "The leaders signed a treaty of permanent good-neighborliness."
 class Translator(FakeGenerator):
     """A fake model that also translates: the question into English, and any text into Russian from a table."""
 
-    def __init__(self, reply: str, english: str, russian: dict[str, str]) -> None:
+    def __init__(self, reply: str, english: str | dict[str, str], russian: dict[str, str]) -> None:
         super().__init__(reply)
         self.english, self.russian = english, russian
 
@@ -28,7 +28,8 @@ class Translator(FakeGenerator):
         system = messages[0]["content"]
         if system == TO_ENGLISH:
             self.seen.append(messages)
-            yield self.english
+            asked = messages[-1]["content"]
+            yield self.english if isinstance(self.english, str) else self.english.get(asked, "")
         elif system.startswith("Translate the user's text"):
             self.seen.append(messages)
             yield self.russian.get(messages[-1]["content"], "")
@@ -115,6 +116,26 @@ def test_a_translation_that_loses_a_number_is_not_shown(indexed, fake_embedder):
     assert not a.abstained and a.translated_from == "en"
     assert a.text.startswith("The second summit was held in Astana in June 2025 [1].")  # the verified sentence
     assert "Перевод не прошёл проверку" in a.text and "2025" in a.text
+
+
+def test_a_russian_follow_up_borrows_the_previous_question_in_english(indexed, fake_embedder):
+    """A follow-up answered through English retrieves with the previous question in English too, not a query half
+    in Russian (which the English embedder and keyword search cannot read)."""
+    s = indexed()
+    where_ru, where_en = "Где прошёл второй саммит?", "Where was the second summit held?"
+    said = "Второй саммит прошёл в Астане [1]."
+    draft = "The second summit was held in June 2025."
+    gen = Translator(draft, {"А когда?": "And when?", where_ru: where_en},
+                     {draft: "Второй саммит прошёл в июне 2025 года."})
+    a = ask("А когда?", history=[(where_ru, said)], settings=s, embedder=fake_embedder, generator=gen)
+    assert not a.abstained and a.text == "Второй саммит прошёл в июне 2025 года [1].", a.text
+    asked = [m[-1]["content"] for m in gen.seen if m[0]["content"] == TO_ENGLISH]
+    assert asked == ["А когда?", where_ru]  # the question, then the one it follows, each translated once
+    from qa.answer.translation import english_history
+    assert english_history([(where_ru, said)], gen) == [(where_en, said)]
+    assert english_history([(where_en, said)], gen) == [(where_en, said)]  # English stays, no call
+    assert english_history([("Что?", said)], Translator(draft, {}, {})) == [("Что?", said)]  # untranslated: kept
+    assert english_history(None, gen) is None
 
 
 def test_sources_in_the_question_language_are_answered_as_asked(indexed, fake_embedder):

@@ -146,8 +146,11 @@ def _answer_in(lang: str, question: str, history: Sequence[Turn] | None, store: 
         found = retrieve(query, store, emb, k=1, doc=doc)
         return found[0].text if found else ""
 
-    yield from translation.answer_in(question, lang, lambda q: Run(q, history, store, emb, s, gen, doc).stream(), gen,
-                                     best_passage, REFUSAL)
+    def run(q: str, through_english: bool) -> Iterator[str | Answer]:
+        turns = translation.english_history(history, gen) if through_english and gen is not None else history
+        return Run(q, turns, store, emb, s, gen, doc).stream()
+
+    yield from translation.answer_in(question, lang, run, gen, best_passage, REFUSAL)
 
 
 def usable_generator(generator: Generator | None, s: Settings) -> Generator | None:

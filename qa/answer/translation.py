@@ -17,8 +17,9 @@ The `Answer` keeps the verified text in `original` and names its language in `tr
 the source text unchanged. Extractive mode loads no model, so it translates nothing: the question is answered as
 asked (it quotes the source text anyway) and only a refusal is shown in the question's language. Names that a
 language writes in its own script ("Xi Jinping" -> "Си Цзиньпин", "习近平") are not checked; identifiers
-(AES-128, m68k, crontab -e, addresses) and numbers are. Left out: Latin-script languages other than English
-(they take the English path) and translating the chat history (follow-ups use the words as asked).
+(AES-128, m68k, crontab -e, addresses) and numbers are. A follow-up answered through English borrows the previous
+question in English (`english_history`: one more short call when that question was not in English). Left out:
+Latin-script languages other than English (they take the English path).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +158,16 @@ def _reply(gen: Generator, system: str, text: str, budget: int) -> str:
     return line.strip().strip("\"'“”«»「」").strip()
 
 
+def english_history(history: Sequence[tuple[str, str]] | None, gen: Generator) -> list[tuple[str, str]] | None:
+    """The chat's history for a question answered through English: the last question (the one a follow-up borrows,
+    `pipeline.resolve_followup`) in English too, so the retrieval query is in one language. Unchanged when it is
+    English already or the model cannot translate it."""
+    if not history or language(history[-1][0]) == "en":
+        return list(history) if history else None
+    previous, said = history[-1]
+    return [*history[:-1], (to_english(previous, gen) or previous, said)]
+
+
 def to_english(question: str, gen: Generator) -> str:
     """The question in English (empty when the model fails or returns nothing)."""
     try:
@@ -196,19 +207,20 @@ def translated(text: str, source: str, target: str, gen: Generator, question: st
         yield f"{out[:cut]}{markers}{out[cut:]}", True
 
 
-def answer_in(question: str, lang: str, run: Callable[[str], Iterator[str | Answer]], gen: Generator | None,
+def answer_in(question: str, lang: str, run: Callable[[str, bool], Iterator[str | Answer]], gen: Generator | None,
               best_passage: Callable[[str], str], english_refusal: str) -> Iterator[str | Answer]:
     """`ask_stream` for a question in `lang` (not English): pieces of the text shown, then the `Answer`.
 
-    `run(q)` is the pipeline answering `q`; `best_passage(query)` the text of the best passage retrieval finds;
-    `gen` the local model (None in extractive mode or without a model: the question is answered as asked)."""
+    `run(q, through_english)` is the pipeline answering `q` (with the chat's history in English when
+    `through_english`); `best_passage(query)` the text of the best passage retrieval finds; `gen` the local model
+    (None in extractive mode or without a model: the question is answered as asked)."""
     t0 = time.perf_counter()
     english = to_english(question, gen) if gen is not None else ""
     asked_t = time.perf_counter() - t0
     if not english or language(best_passage(f"{english} {question}")) == lang:
-        yield from _as_asked(run(question), lang, english_refusal, t0, asked_t if gen is not None else None)
+        yield from _as_asked(run(question, False), lang, english_refusal, t0, asked_t if gen is not None else None)
         return
-    answer = _last(run(english))
+    answer = _last(run(english, True))
     timings = {**answer.timings, "translate_question": asked_t}
     if answer.abstained:
         text = refusal(lang, answer.text)
