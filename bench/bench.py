@@ -250,6 +250,53 @@ def bench_answers(out: dict) -> None:
 
 
 STAGES = ("retrieve", "judge", "first_token", "generate", "narrow", "total")
+CALLS = ("draft", "judge", "claim judge", "phrase", "translation")  # the model's calls, told apart by their prompt
+
+
+class Counting:
+    """The generator, counting for every call the tokens it reads beyond the cached prefix and the tokens it
+    writes (`calls`: (kind, read, written)); everything else passes through."""
+
+    def __init__(self, gen) -> None:
+        self.gen, self.calls = gen, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.gen, name)
+
+    def _kind(self, messages: list[dict[str, str]]) -> str:
+        from qa.answer import prompting
+
+        system = messages[0]["content"]
+        return {prompting.SYSTEM: "draft", prompting.JUDGE_SYSTEM: "judge", prompting.CLAIM_SYSTEM: "claim judge",
+                prompting.SPAN_SYSTEM: "phrase"}.get(system, "translation")
+
+    def _read(self, messages: list[dict[str, str]]) -> int:
+        return len(self.gen.prompt_tokens(messages)[1])
+
+    def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80, probe=None):
+        kw = {"probe": probe} if probe is not None else {}
+        text = ""
+        for piece in self.gen.stream(messages, max_new_tokens=max_new_tokens, **kw):
+            text += piece
+            yield piece
+        written = len(self.gen.tokenizer.encode(text, add_special_tokens=False))
+        self.calls.append((self._kind(messages), self._read(messages), written))
+
+    def p_yes(self, messages: list[dict[str, str]]) -> float:
+        self.calls.append((self._kind(messages), self._read(messages), 1))
+        return self.gen.p_yes(messages)
+
+
+def token_figures(per_answer: list[list[tuple[str, int, int]]]) -> dict:
+    """Per kind of call: how many answers made one, and the medians of the tokens read and written per answer."""
+    out = {}
+    for kind in CALLS:
+        sums = [(sum(r for k, r, _ in calls if k == kind), sum(w for k, _, w in calls if k == kind))
+                for calls in per_answer if any(k == kind for k, _, _ in calls)]
+        if sums:
+            out[kind] = {"answers": len(sums), "read_p50": statistics.median(r for r, _ in sums),
+                         "written_p50": statistics.median(w for _, w in sums)}
+    return out
 
 
 def answer_figures(isa: str) -> dict:
@@ -273,7 +320,7 @@ def answer_figures(isa: str) -> dict:
         r = retrieve_stage(YEARS_Q, None, store, emb, s)
     c = choose(YEARS_Q, r.query, r.evidence, r.scores, s)
     msgs = build_messages(YEARS_Q, [r.evidence[i].text for i in c.focus])
-    gen = settings_generator(s)
+    gen = Counting(settings_generator(s))
     bare = []
     for _ in range(4):  # the first run also computes the cached prefix
         t0 = time.perf_counter()
@@ -282,13 +329,15 @@ def answer_figures(isa: str) -> dict:
         bare.append(time.perf_counter() - t0)
     prompt_tokens = len(gen.tokenizer.apply_chat_template(msgs, add_generation_prompt=True))
     questions = [json.loads(x)["q"] for x in (ROOT / "bench" / "questions-seed.jsonl").read_text().splitlines() if x]
-    ask(questions[0], settings=s)
-    rows = []
+    ask(questions[0], settings=s, generator=gen)
+    rows, calls = [], []
     for q in questions[:31]:  # the answerable ones
+        gen.calls = []
         t0 = time.perf_counter()
-        a = ask(q, settings=s)
+        a = ask(q, settings=s, generator=gen)
         rows.append({**a.timings, "wall": time.perf_counter() - t0, "mode": a.mode})
-    med = {k: statistics.median([row.get(k, 0.0) for row in rows]) for k in (*STAGES, "prompt_chars")}
+        calls.append(gen.calls)
+    med = {k: statistics.median([row.get(k, 0.0) for row in rows]) for k in STAGES}
     first = [row.get("first_sentence", row["wall"]) for row in rows]
     return {"isa": os.environ.get("CT2_FORCE_CPU_ISA") or getattr(gen, "isa", None) or "default",
             "bare_call_s": statistics.median(bare[1:]), "bare_prompt_tokens": prompt_tokens,
@@ -296,7 +345,20 @@ def answer_figures(isa: str) -> dict:
             "answer_p95_s": pct([r["wall"] for r in rows], .95),
             "first_sentence_p50_s": statistics.median(first), "stages_p50_s": med,
             "judged": sum("judge" in row for row in rows), "generated": sum(r["mode"] == "generated" for r in rows),
-            "answers": len(rows)}
+            "answers": len(rows), "tokens": token_figures(calls),
+            "decode_tok_s": decode_speed(rows, calls)}
+
+
+def decode_speed(rows: list[dict], calls: list[list[tuple[str, int, int]]]) -> float:
+    """Median tokens a second of the drafts after their first token (the draft's time: its first token to its end,
+    verification included, as the user waits for it)."""
+    speeds = []
+    for row, c in zip(rows, calls, strict=True):
+        written = sum(w for k, _, w in c if k == "draft")
+        span = row.get("generate", 0.0) - row.get("first_token", 0.0)
+        if written > 1 and span > 0:
+            speeds.append((written - 1) / span)
+    return statistics.median(speeds) if speeds else 0.0
 
 
 def bench_answers_by_isa(out: dict) -> None:
@@ -311,7 +373,7 @@ def isa_report(out: dict) -> str:
     lines = [f"CPU instruction sets: {out['cpu_flags']}", "",
              "| kernels | bare call (reads the years prompt, writes 10 tokens) | answer p50 | answer p95 | first "
              "verified sentence p50 | p50 / bare | first / bare | stages p50 (retrieve / judge / first token / "
-             "generate) | prompt chars p50 | judged | by the model |",
+             "generate) | draft prompt tokens p50 | judged | by the model |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for isa, a in out["answers_by_isa"].items():
         st = a["stages_p50_s"]
@@ -320,7 +382,17 @@ def isa_report(out: dict) -> str:
             f"{a['answer_p50_s']:.2f} s | {a['answer_p95_s']:.2f} s | {a['first_sentence_p50_s']:.2f} s | "
             f"{a['answer_p50_s'] / a['bare_call_s']:.2f}x | {a['first_sentence_p50_s'] / a['bare_call_s']:.2f}x | "
             f"{st['retrieve']:.2f} / {st['judge']:.2f} / {st['first_token']:.2f} / {st['generate']:.2f} s | "
-            f"{st['prompt_chars']:.0f} | {a['judged']}/{a['answers']} | {a['generated']}/{a['answers']} |")
+            f"{a.get('tokens', {}).get('draft', {}).get('read_p50', 0):.0f} | {a['judged']}/{a['answers']} | "
+            f"{a['generated']}/{a['answers']} |")
+    lines += ["", "Tokens per answer and kind of model call (read: beyond the cached system prompt and examples; "
+              "a judge writes its one yes/no token), and the draft's decoding speed:", "",
+              "| kernels | " + " | ".join(f"{k}: answers / read p50 / written p50" for k in CALLS) +
+              " | draft decoding p50 |", "| --- |" + " --- |" * (len(CALLS) + 1)]
+    for isa, a in out["answers_by_isa"].items():
+        t = a.get("tokens", {})
+        cells = [f"{t[k]['answers']} / {t[k]['read_p50']:.0f} / {t[k]['written_p50']:.0f}" if k in t else "0"
+                 for k in CALLS]
+        lines.append(f"| {isa} | " + " | ".join(cells) + f" | {a.get('decode_tok_s', 0):.1f} tok/s |")
     return "\n".join(lines)
 
 

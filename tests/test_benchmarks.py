@@ -82,3 +82,37 @@ def test_multilingual_set_gold_strings_and_shape():
             texts[q["doc"]] = _norm(read_document(paths[0]).text)
         for gold in q["gold"]:
             assert _norm(gold) in texts[q["doc"]], (q["doc"], gold)
+
+
+def test_the_speed_bench_counts_the_tokens_of_each_kind_of_model_call():
+    """`make bench` reports, per kind of model call, the tokens read beyond the cached prefix and written."""
+    from bench.bench import Counting, token_figures
+    from qa.answer.prompting import build_judge_messages, build_messages
+
+    class Words:  # a tokenizer of words
+        def encode(self, text, add_special_tokens=False):
+            return text.split()
+
+    class Gen:
+        tokenizer = Words()
+        folds_judge = True
+
+        def prompt_tokens(self, messages):  # everything before the last turn is the cached prefix
+            return ["x"], messages[-1]["content"].split()
+
+        def stream(self, messages, *, max_new_tokens=80):
+            yield from ("The bridge ", "opened in 1998.")
+
+        def p_yes(self, messages):
+            return 0.9
+
+    gen = Counting(Gen())
+    assert gen.folds_judge  # the rest passes through
+    draft = build_messages("When was the bridge opened?", ["The bridge was opened in 1998."])
+    assert "".join(gen.stream(draft)) == "The bridge opened in 1998."
+    assert gen.p_yes(build_judge_messages("When?", ["It opened in 1998."])) == 0.9
+    read = len(draft[-1]["content"].split())
+    assert gen.calls[0] == ("draft", read, 5) and gen.calls[1][0] == "judge" and gen.calls[1][2] == 1
+    figures = token_figures([gen.calls, [("draft", 10, 3)]])
+    assert figures["draft"] == {"answers": 2, "read_p50": (read + 10) / 2, "written_p50": 4.0}
+    assert figures["judge"]["answers"] == 1 and "phrase" not in figures

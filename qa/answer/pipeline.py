@@ -315,7 +315,6 @@ class Run:
         s = self.s
         budget = s.max_new_tokens_many if self.choice.several else s.max_new_tokens
         messages = build_messages(question, self.reading.texts)
-        self.timings["prompt_chars"] = float(len(messages[-1]["content"]))
         if self.probe is None:
             yield from self.gen.stream(messages, max_new_tokens=budget)
         else:
