@@ -385,7 +385,8 @@ def isa_report(out: dict) -> str:
             f"{a.get('tokens', {}).get('draft', {}).get('read_p50', 0):.0f} | {a['judged']}/{a['answers']} | "
             f"{a['generated']}/{a['answers']} |")
     lines += ["", "Tokens per answer and kind of model call (read: beyond the cached system prompt and examples; "
-              "a judge writes its one yes/no token), and the draft's decoding speed:", "",
+              "a judge writes its one yes/no token; the question and quote judges share a prompt), and the draft's "
+              "decoding speed:", "",
               "| kernels | " + " | ".join(f"{k}: answers / read p50 / written p50" for k in CALLS) +
               " | draft decoding p50 |", "| --- |" + " --- |" * (len(CALLS) + 1)]
     for isa, a in out["answers_by_isa"].items():
