@@ -18,6 +18,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +26,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.answer.answerability import choose  # noqa: E402
+from qa.answer.answerability import Choice, choose  # noqa: E402
+from qa.answer.citations import Retrieved  # noqa: E402
 from qa.answer.context import read  # noqa: E402
 from qa.answer.pipeline import retrieve_stage  # noqa: E402
 from qa.answer.prompting import build_judge_messages, build_messages  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.embedding import settings_embedder  # noqa: E402
 from qa.evaluation import load_questions  # noqa: E402
-from qa.generation import NotFoundProbe, settings_generator  # noqa: E402
+from qa.generation import Generator, NotFoundProbe, settings_generator  # noqa: E402
 from qa.ingest.indexing import update_index  # noqa: E402
 from qa.store import open_reader  # noqa: E402
 
@@ -44,6 +46,21 @@ def p_not_first(gen, messages) -> float:
     "".join(gen.stream(messages, max_new_tokens=1, probe=probe))
     assert probe.p is not None
     return probe.p
+
+
+def sent_to_model(questions: str, corpus: list[str]) -> Iterator[tuple[dict, Retrieved, Choice, Settings, Generator]]:
+    """Each one-fact question the rules send to the model (not refused by them, not a list question), over a
+    temporary index of `corpus`: (question item, retrieved evidence, the rules' choice, settings, generator)."""
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        s = Settings.from_env(index_dir=Path(tmp) / "index")
+        update_index([Path(c) for c in corpus], settings=s)
+        emb, gen = settings_embedder(s), settings_generator(s)
+        with open_reader(s) as store:
+            for item in load_questions(Path(questions)):
+                r = retrieve_stage(item["q"], None, store, emb, s)
+                choice = choose(item["q"], r.query, r.evidence, r.scores, s)
+                if not (choice.reason and not choice.tentative or choice.several):
+                    yield item, r, choice, s, gen
 
 
 def auc(pos: list[float], neg: list[float]) -> float | None:
@@ -60,23 +77,15 @@ def main() -> None:
     ap.add_argument("--json-out")
     args = ap.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="qa-fold-") as tmp:
-        s = Settings.from_env(index_dir=Path(tmp) / "index")
-        update_index([Path(c) for c in args.corpus], settings=s)
-        emb, gen = settings_embedder(s), settings_generator(s)
-        with open_reader(s) as store:
-            for item in load_questions(Path(args.questions)):
-                r = retrieve_stage(item["q"], None, store, emb, s)
-                choice = choose(item["q"], r.query, r.evidence, r.scores, s)
-                if choice.reason and not choice.tentative or choice.several or choice.confidence >= s.judge_below:
-                    continue  # refused by the rules, or not judged
-                reading = read(r, choice, s)
-                t = time.perf_counter()
-                p_yes = gen.p_yes(build_judge_messages(item["q"], reading.texts))
-                judge_s = time.perf_counter() - t
-                rows.append({"q": item["q"], "answerable": bool(item["answerable"]), "p_yes": p_yes,
-                             "p_not": p_not_first(gen, build_messages(item["q"], reading.texts)),
-                             "judge_s": judge_s})
+    for item, r, choice, s, gen in sent_to_model(args.questions, args.corpus):
+        if choice.confidence >= s.judge_below:
+            continue  # not judged
+        reading = read(r, choice, s)
+        t = time.perf_counter()
+        p_yes = gen.p_yes(build_judge_messages(item["q"], reading.texts))
+        judge_s = time.perf_counter() - t
+        rows.append({"q": item["q"], "answerable": bool(item["answerable"]), "p_yes": p_yes,
+                     "p_not": p_not_first(gen, build_messages(item["q"], reading.texts)), "judge_s": judge_s})
     ans = [r for r in rows if r["answerable"]]
     una = [r for r in rows if not r["answerable"]]
     print(f"{args.questions}: {len(rows)} judged questions ({len(ans)} answerable, {len(una)} not); "

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,18 +27,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.judge_fold import auc  # noqa: E402
-from qa.answer.answerability import choose  # noqa: E402
+from judge_fold import auc, sent_to_model  # noqa: E402 (a script beside it in bench/)
+
 from qa.answer.citations import ranked  # noqa: E402
 from qa.answer.context import headed, read  # noqa: E402
-from qa.answer.pipeline import retrieve_stage  # noqa: E402
-from qa.answer.prompting import _plain, build_judge_messages  # noqa: E402
-from qa.config import Settings  # noqa: E402
-from qa.embedding import settings_embedder  # noqa: E402
-from qa.evaluation import load_questions  # noqa: E402
-from qa.generation import settings_generator  # noqa: E402
-from qa.ingest.indexing import update_index  # noqa: E402
-from qa.store import open_reader  # noqa: E402
+from qa.answer.prompting import _user, build_judge_messages  # noqa: E402
 
 POINTER_SYSTEM = ("You find which numbered source states the answer to a question. The question may mention a "
                   "detail, a name, a number or a date that no source states; then no source answers it. Reply with "
@@ -47,19 +39,16 @@ POINTER_SYSTEM = ("You find which numbered source states the answer to a questio
 
 
 def pointer_messages(question: str, sources: list[str]) -> list[dict[str, str]]:
-    lines = "\n".join(f"[{n}] {_plain(t)}" for n, t in enumerate(sources, 1))
     return [{"role": "system", "content": POINTER_SYSTEM},
-            {"role": "user", "content": f"Sources:\n{lines}\n\nQuestion: {' '.join(question.split())}\n\n"
-                                        f"Which source states the answer? Reply with its number (0 if none)."}]
+            {"role": "user", "content": _user(question, sources) + "\n\nWhich source states the answer? Reply with "
+                                                                  "its number (0 if none)."}]
 
 
 def digit_probs(gen, messages: list[dict[str, str]], n: int) -> tuple[np.ndarray, int]:
     """p(first token = "0".."n"), renormalised over those digits, and the prompt's length in tokens."""
     static, tokens = gen.prompt_tokens(messages)
     ids = [gen.tokenizer.convert_tokens_to_ids(str(d)) for d in range(n + 1)]
-    out = gen.model.generate_batch([tokens], max_length=1, sampling_topk=1, return_logits_vocab=True,
-                                   static_prompt=static, include_prompt_in_result=False)
-    logits = np.asarray(out[0].logits[0], dtype=np.float64).ravel()[ids]
+    logits = np.asarray(gen.first_logits(messages), dtype=np.float64).ravel()[ids]
     p = np.exp(logits - logits.max())
     return p / p.sum(), len(tokens) + len(static or [])
 
@@ -77,31 +66,21 @@ def main() -> None:
     ap.add_argument("--json-out")
     args = ap.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="qa-pointer-") as tmp:
-        s = Settings.from_env(index_dir=Path(tmp) / "index")
-        update_index([Path(c) for c in args.corpus], settings=s)
-        emb, gen = settings_embedder(s), settings_generator(s)
-        with open_reader(s) as store:
-            for item in load_questions(Path(args.questions)):
-                q = item["q"]
-                r = retrieve_stage(q, None, store, emb, s)
-                choice = choose(q, r.query, r.evidence, r.scores, s)
-                if choice.reason and not choice.tentative or choice.several or not r.evidence:
-                    continue
-                top = ranked(r.scores)[:args.candidates]
-                t = time.perf_counter()
-                p, n_tokens = digit_probs(gen, pointer_messages(q, [headed(r.evidence[i]) for i in top]), len(top))
-                pointer_s = time.perf_counter() - t
-                reading = read(r, choice, s)
-                judged = choice.confidence < s.judge_below
-                p_yes = gen.p_yes(build_judge_messages(q, reading.texts)) if judged else None
-                gold = item.get("gold") or []
-                rows.append({"q": q, "answerable": bool(item["answerable"]), "p_none": float(p[0]),
-                             "p_points": [float(x) for x in p[1:]], "scores": [float(r.scores[i]) for i in top],
-                             "gold_at": [has_gold(r.evidence[i].text, gold) for i in top],
-                             "gold_read": any(has_gold(t, gold) for t in reading.texts),
-                             "focus_gold": [has_gold(r.evidence[i].text, gold) for i in choice.focus[:3]],
-                             "judged": judged, "p_yes": p_yes, "tokens": n_tokens, "seconds": pointer_s})
+    for item, r, choice, s, gen in sent_to_model(args.questions, args.corpus):
+        q = item["q"]
+        top = ranked(r.scores)[:args.candidates]
+        t = time.perf_counter()
+        p, n_tokens = digit_probs(gen, pointer_messages(q, [headed(r.evidence[i]) for i in top]), len(top))
+        pointer_s = time.perf_counter() - t
+        reading = read(r, choice, s)
+        judged = choice.confidence < s.judge_below
+        p_yes = gen.p_yes(build_judge_messages(q, reading.texts)) if judged else None
+        gold = item.get("gold") or []
+        rows.append({"q": q, "answerable": bool(item["answerable"]), "p_none": float(p[0]),
+                     "p_points": [float(x) for x in p[1:]], "scores": [float(r.scores[i]) for i in top],
+                     "gold_at": [has_gold(r.evidence[i].text, gold) for i in top],
+                     "gold_read": any(has_gold(t, gold) for t in reading.texts),
+                     "judged": judged, "p_yes": p_yes, "tokens": n_tokens, "seconds": pointer_s})
     report(rows, args.questions)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rows, indent=1))

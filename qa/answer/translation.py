@@ -158,12 +158,12 @@ def _reply(gen: Generator, system: str, text: str, budget: int) -> str:
     return line.strip().strip("\"'“”«»「」").strip()
 
 
-def english_history(history: Sequence[tuple[str, str]] | None, gen: Generator) -> list[tuple[str, str]] | None:
+def english_history(history: Sequence[tuple[str, str]] | None, gen: Generator) -> Sequence[tuple[str, str]] | None:
     """The chat's history for a question answered through English: the last question (the one a follow-up borrows,
     `pipeline.resolve_followup`) in English too, so the retrieval query is in one language. Unchanged when it is
     English already or the model cannot translate it."""
     if not history or language(history[-1][0]) == "en":
-        return list(history) if history else None
+        return history
     previous, said = history[-1]
     return [*history[:-1], (to_english(previous, gen) or previous, said)]
 

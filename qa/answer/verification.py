@@ -59,7 +59,9 @@ class Draft:
 
     def drop(self, *sentences: str) -> None:
         """Record sentences verification removed; a sentence the draft repeats is listed once."""
-        self.dropped.extend(x for x in dict.fromkeys(sentences) if x not in self.dropped)
+        for sentence in sentences:
+            if sentence not in self.dropped:
+                self.dropped.append(sentence)
 
     @property
     def found_nothing(self) -> bool:

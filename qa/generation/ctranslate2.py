@@ -98,15 +98,20 @@ class CT2Generator:
             return prefix, tokens[len(prefix):]
         return None, tokens
 
-    def p_yes(self, messages: list[dict[str, str]]) -> float:
+    def first_logits(self, messages: list[dict[str, str]]):
+        """The logits of the reply's first token over the whole vocabulary (one pass over the prompt)."""
         static, tokens = self.prompt_tokens(messages)
         with self._lock:
-            try:
-                out = self.model.generate_batch([tokens], max_length=1, sampling_topk=1, return_logits_vocab=True,
-                                                static_prompt=static, include_prompt_in_result=False)
-            except (RuntimeError, ValueError) as e:
-                raise ModelError(f"judging failed: {e}") from e
-        return yes_share(out[0].logits[0], self._yes, self._no)
+            out = self.model.generate_batch([tokens], max_length=1, sampling_topk=1, return_logits_vocab=True,
+                                            static_prompt=static, include_prompt_in_result=False)
+        return out[0].logits[0]
+
+    def p_yes(self, messages: list[dict[str, str]]) -> float:
+        try:
+            logits = self.first_logits(messages)
+        except (RuntimeError, ValueError) as e:
+            raise ModelError(f"judging failed: {e}") from e
+        return yes_share(logits, self._yes, self._no)
 
     def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80,
                probe: NotFoundProbe | None = None) -> Iterator[str]:
