@@ -116,3 +116,19 @@ def test_the_speed_bench_counts_the_tokens_of_each_kind_of_model_call():
     figures = token_figures([gen.calls, [("draft", 10, 3)]])
     assert figures["draft"] == {"answers": 2, "read_p50": (read + 10) / 2, "written_p50": 4.0}
     assert figures["judge"]["answers"] == 1 and "phrase" not in figures
+
+
+def test_the_speed_bench_states_ratios_to_both_bare_calls():
+    """The answer's time is a ratio of the issue's bare call (the whole prompt read) and of the stricter one that
+    reads only what follows the cached prefix; a runtime without the first gets "nan", not a wrong ratio."""
+    from bench.bench import STAGES, isa_report
+
+    row = {"isa": "AVX2", "bare_call_s": 2.0, "bare_whole_s": 4.0, "bare_prompt_tokens": 389, "answer_p50_s": 3.0,
+           "answer_p95_s": 5.0, "first_sentence_p50_s": 2.0, "stages_p50_s": dict.fromkeys(STAGES, 0.1),
+           "judged": 3, "generated": 30, "answers": 31, "tokens": {}, "decode_tok_s": 7.0}
+    report = isa_report({"cpu_flags": "avx2", "answers_by_isa": {"AVX2": row,
+                                                                 "other": {**row, "bare_whole_s": None}}})
+    lines = [x for x in report.splitlines() if x.startswith("| AVX2 (AVX2)")]
+    assert len(lines) == 1 and "| 4.00 / 2.00 s (389 tokens) |" in lines[0]
+    assert "| 0.75x / 1.50x | 0.50x / 1.00x |" in lines[0]
+    assert "| nan / 2.00 s" in report
