@@ -340,15 +340,35 @@ def answer_figures(isa: str) -> dict:
         calls.append(gen.calls)
     med = {k: statistics.median([row.get(k, 0.0) for row in rows]) for k in STAGES}
     first = [row.get("first_sentence", row["wall"]) for row in rows]
+    lists = []
+    for q in list_questions():
+        t0 = time.perf_counter()
+        a = ask(q, settings=s, generator=gen)
+        lists.append({"wall": time.perf_counter() - t0, "first": a.timings.get("first_sentence")})
     return {"isa": os.environ.get("CT2_FORCE_CPU_ISA") or getattr(gen, "isa", None) or "default",
             "bare_call_s": statistics.median(bare[1:]), "bare_prompt_tokens": prompt_tokens,
             "bare_whole_s": whole,
+            "list_answers": len(lists), "list_p50_s": statistics.median(r["wall"] for r in lists),
+            "list_first_p50_s": statistics.median(r["first"] or r["wall"] for r in lists),
             "answer_p50_s": statistics.median(r["wall"] for r in rows),
             "answer_p95_s": pct([r["wall"] for r in rows], .95),
             "first_sentence_p50_s": statistics.median(first), "stages_p50_s": med,
             "judged": sum("judge" in row for row in rows), "generated": sum(r["mode"] == "generated" for r in rows),
             "answers": len(rows), "tokens": token_figures(calls),
             "decode_tok_s": decode_speed(rows, calls)}
+
+
+def list_questions() -> list[str]:
+    """The list, compare and summary questions of bench/questions-synthesis.jsonl about the default corpus (every
+    gold string in `corpus/`; the rest are about bench/followups-corpus, which the default index does not hold)."""
+    import json
+
+    from qa.answer.answerability import wants_several
+
+    text = " ".join(p.read_text(errors="ignore") for p in sorted((ROOT / "corpus").iterdir()) if p.is_file()).lower()
+    items = [json.loads(x) for x in (ROOT / "bench" / "questions-synthesis.jsonl").read_text().splitlines() if x]
+    return [it["q"] for it in items if it["answerable"] and not it.get("history") and wants_several(it["q"])
+            and all(g.lower() in text for g in it["gold"])]
 
 
 def bare_whole_prompt(gen, msgs: list[dict[str, str]], runs: int = 3) -> float | None:
@@ -405,6 +425,16 @@ def isa_report(out: dict) -> str:
             f"{st['retrieve']:.2f} / {st['judge']:.2f} / {st['first_token']:.2f} / {st['generate']:.2f} s | "
             f"{a.get('tokens', {}).get('draft', {}).get('read_p50', 0):.0f} | {a['judged']}/{a['answers']} | "
             f"{a['generated']}/{a['answers']} |")
+    lines += ["", "List, compare and summary answers (bench/questions-synthesis.jsonl, the questions about the default "
+              "corpus), against the same bare calls:", "",
+              "| kernels | answers | p50 | first verified sentence p50 | p50 / bare: whole / cached | first / bare: whole "
+              "/ cached |", "| --- | --- | --- | --- | --- | --- |"]
+    for isa, a in out["answers_by_isa"].items():
+        if a.get("list_answers"):
+            whole = a.get("bare_whole_s") or float("nan")
+            lp, lf = a["list_p50_s"], a["list_first_p50_s"]
+            lines.append(f"| {isa} | {a['list_answers']} | {lp:.2f} s | {lf:.2f} s | {lp / whole:.2f}x / "
+                         f"{lp / a['bare_call_s']:.2f}x | {lf / whole:.2f}x / {lf / a['bare_call_s']:.2f}x |")
     lines += ["", "Tokens per answer and kind of model call (read: beyond the cached system prompt and examples; "
               "a judge writes its one yes/no token; the question and quote judges share a prompt), and the draft's "
               "decoding speed:", "",

@@ -125,10 +125,25 @@ def test_the_speed_bench_states_ratios_to_both_bare_calls():
 
     row = {"isa": "AVX2", "bare_call_s": 2.0, "bare_whole_s": 4.0, "bare_prompt_tokens": 389, "answer_p50_s": 3.0,
            "answer_p95_s": 5.0, "first_sentence_p50_s": 2.0, "stages_p50_s": dict.fromkeys(STAGES, 0.1),
-           "judged": 3, "generated": 30, "answers": 31, "tokens": {}, "decode_tok_s": 7.0}
+           "judged": 3, "generated": 30, "answers": 31, "tokens": {}, "decode_tok_s": 7.0,
+           "list_answers": 16, "list_p50_s": 8.0, "list_first_p50_s": 3.0}
     report = isa_report({"cpu_flags": "avx2", "answers_by_isa": {"AVX2": row,
                                                                  "other": {**row, "bare_whole_s": None}}})
     lines = [x for x in report.splitlines() if x.startswith("| AVX2 (AVX2)")]
     assert len(lines) == 1 and "| 4.00 / 2.00 s (389 tokens) |" in lines[0]
     assert "| 0.75x / 1.50x | 0.50x / 1.00x |" in lines[0]
     assert "| nan / 2.00 s" in report
+    assert "| AVX2 | 16 | 8.00 s | 3.00 s | 2.00x / 4.00x | 0.75x / 1.50x |" in report  # list answers
+
+
+def test_the_speed_bench_times_list_questions_about_the_default_corpus():
+    """The list answers `make bench` times are list questions whose gold is in `corpus/` (the default index)."""
+    from bench.bench import list_questions
+    from qa.answer.answerability import wants_several
+
+    text = (ROOT / "corpus" / "china-central-asia-cooperation.md").read_text().lower()
+    qs = list_questions()
+    assert len(qs) >= 10 and all(wants_several(q) for q in qs)
+    gold = {json.loads(x)["q"]: json.loads(x)["gold"]
+            for x in (ROOT / "bench" / "questions-synthesis.jsonl").read_text().splitlines() if x}
+    assert all(g.lower() in text for q in qs for g in gold[q])
