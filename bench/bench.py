@@ -427,8 +427,8 @@ def isa_report(out: dict) -> str:
             f"{a['generated']}/{a['answers']} |")
     lines += ["", "List, compare and summary answers (bench/questions-synthesis.jsonl, the questions about the default "
               "corpus), against the same bare calls:", "",
-              "| kernels | answers | p50 | first verified sentence p50 | p50 / bare: whole / cached | first / bare: whole "
-              "/ cached |", "| --- | --- | --- | --- | --- | --- |"]
+              "| kernels | answers | p50 | first verified sentence p50 | p50 / bare: whole / cached | first / bare: "
+              "whole / cached |", "| --- | --- | --- | --- | --- | --- |"]
     for isa, a in out["answers_by_isa"].items():
         if a.get("list_answers"):
             whole = a.get("bare_whole_s") or float("nan")

@@ -82,7 +82,7 @@ def ct2(folder: str, ids: list[int], prefix: int) -> dict:
            "kept_first": median_after_warmup(lambda: gen(rest, 1, static_prompt=static)),
            "kept_13": median_after_warmup(lambda: gen(rest, 13, static_prompt=static)),
            "kept_41": median_after_warmup(lambda: gen(rest, 41, static_prompt=static))}
-    del m
+    m.unload_model()
     return out
 
 
