@@ -434,6 +434,8 @@ def test_who_accepts_a_group_as_the_answer():
     ("# China and Central Asia", True), ("1 1 Introduction", True), ("Regional Cooperation Forges Ahead", True),
     ("Installation", True), ("The six nations signed a treaty.", False),
     ("China and five countries are partners", False), ("- pip install qa", False),
+    # table rows as the parsers write them: capitalised cells are still evidence, not headings
+    ("Operating System: HP Unix | Architecture(s): ia64, hppa", False), ("Name | Type | Default", False),
 ])
 def test_headings_are_recognised(text, heading):
     from qa.answer.citations import is_heading

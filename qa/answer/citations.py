@@ -83,12 +83,14 @@ def is_injection(text: str) -> bool:
 
 def is_heading(text: str, passage: Passage | None = None) -> bool:
     """A heading or title alone is never an answer: Markdown `#` lines, the document's title, and short
-    lines with no sentence punctuation and few lowercase words ("1 Introduction", "Regional Cooperation")."""
+    lines with no sentence punctuation and few lowercase words ("1 Introduction", "Regional Cooperation").
+    A table row ("Operating System: HP Unix | Architecture(s): ia64, hppa", cells joined by " | " as the
+    parsers write them) is not a heading, however few lowercase words it has."""
     stripped = text.strip()
     if stripped.startswith("#"):
         return True
-    if "\n" in stripped or stripped[-1:] in ".!?:;\"'”’)":
-        return False  # a sentence, even if a title was taken from it
+    if "\n" in stripped or stripped[-1:] in ".!?:;\"'”’)" or " | " in stripped:
+        return False  # a sentence, even if a title was taken from it, or a table row
     if passage is not None and stripped == passage.title.strip():
         return True
     words = stripped.split()
