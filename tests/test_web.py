@@ -102,3 +102,20 @@ def test_auth_is_required_when_set(real_settings, tmp_path):
         assert r.status_code == 200
     finally:
         srv.stop()
+
+
+def test_upload_and_remove_read_the_table_again(tmp_path):
+    """Gradio 6.17's Dataframe once (in CI) kept its old rows after an upload although the same update set the
+    status line: every upload and removal is followed, on success, by a separate read of the documents table."""
+    from qa.config import Settings
+    from qa.serve.web import build_app
+
+    cfg = build_app(Settings.from_env(index_dir=tmp_path / "index")).get_config_file()
+    elem = {c["id"]: c["props"].get("elem_id") for c in cfg["components"]}
+    deps = cfg["dependencies"]
+    for button in ("reindex", "remove"):
+        (first,) = [i for i, d in enumerate(deps) if any(elem.get(t) == button for t, _ in d["targets"])]
+        assert "docs" in [elem[o] for o in deps[first]["outputs"]]
+        after = [d for d in deps if d.get("trigger_after") == first]
+        assert len(after) == 1 and after[0]["trigger_only_on_success"], button
+        assert "docs" in [elem[o] for o in after[0]["outputs"]], button
