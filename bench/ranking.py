@@ -31,11 +31,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from judge_fold import auc  # noqa: E402 (a script beside it in bench/)
+from judge_fold import auc  # noqa: E402 (scripts beside it in bench/)
+from pointer import has_gold  # noqa: E402
 
 from qa.answer import spelling  # noqa: E402
 from qa.answer.answerability import wants_several  # noqa: E402
 from qa.answer.citations import Retrieved  # noqa: E402
+from qa.answer.context import MAX_GAP  # noqa: E402 (what makes two sentences neighbours)
 from qa.answer.pipeline import retrieve_stage  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.embedding import embed_query, settings_embedder  # noqa: E402
@@ -43,8 +45,6 @@ from qa.evaluation import load_questions  # noqa: E402
 from qa.ingest.indexing import update_index  # noqa: E402
 from qa.store import open_reader  # noqa: E402
 from qa.text import stems  # noqa: E402
-
-MAX_GAP = 200  # characters between two sentences that still make them neighbours
 
 
 def idf(q: str, r: Retrieved, cos: np.ndarray) -> np.ndarray:
@@ -96,8 +96,7 @@ def main() -> None:
                 if not r.evidence:
                     continue
                 cos = r.ev_vecs @ embed_query(emb, [q])[0]
-                gold = [g.lower() for g in item.get("gold") or []]
-                has = [any(g in e.text.lower() for g in gold) for e in r.evidence]
+                has = [has_gold(e.text, item.get("gold") or []) for e in r.evidence]
                 scored = item["answerable"] and not wants_several(q) and any(has)
                 counted += scored
                 for name, score in SCORINGS.items():

@@ -304,16 +304,16 @@ class ChatApp:
         c["box"].submit(**send)
         c["clear"].click(lambda: sources_html(None), outputs=c["sources"], api_name=False)
         listed = [d["version"], d["docs"], d["victim"], c["about"]]
-        # Gradio 6.17's Dataframe once (in CI) kept its old rows although the same update set the status line; a
-        # second, separate read of the table after every upload or removal shows the new rows even then.
-        again = dict(fn=self.refresh, inputs=c["about"], outputs=listed, api_name=False, queue=False)
+        # the live version and documents read from disk (no model is loaded): at every page load, by Refresh, and
+        # again after every upload or removal that succeeded — Gradio 6.17's Dataframe once (in CI) kept its old rows
+        # although the same update set the status line; this separate read shows the new rows even then
+        reread = dict(fn=self.refresh, inputs=c["about"], outputs=listed, api_name=False, queue=False)
+        app.load(**reread)
+        d["refresh"].click(**reread)
         d["index"].click(self.upload, inputs=[d["files"], c["about"]], outputs=[d["status"], *listed],
-                         concurrency_limit=1, concurrency_id="index", api_name=False).success(**again)
+                         concurrency_limit=1, concurrency_id="index", api_name=False).success(**reread)
         d["remove"].click(self.remove, inputs=[d["victim"], c["about"]], outputs=[d["status"], *listed],
-                          concurrency_limit=1, concurrency_id="index", api_name=False).success(**again)
-        # every page load and the Refresh button read the live version from disk (no model is loaded)
-        app.load(self.refresh, inputs=c["about"], outputs=listed, api_name=False, queue=False)
-        d["refresh"].click(self.refresh, inputs=c["about"], outputs=listed, api_name=False, queue=False)
+                          concurrency_limit=1, concurrency_id="index", api_name=False).success(**reread)
         gr.api(self.api_ask, api_name="ask", concurrency_limit=self.settings.concurrency, concurrency_id="ask")
 
     def build(self) -> gr.Blocks:
