@@ -149,6 +149,43 @@ def test_low_memory_int8_conversion_matches_ctranslate2s_own(tmp_path, real_sett
     assert a == b and len(a) > 3
 
 
+def test_matrices_with_equal_row_maxima_keep_their_own_scales(tmp_path, real_settings):
+    """Two different matrices whose rows have the same maxima get the same int8 scales. CTranslate2's aliasing
+    pass would store one scale vector under an alias its loader does not follow (Qwen2.5-Coder-0.5B's GGUF
+    converted, then failed to load: "variable decoder/projection/weight_scale not found"). Here SmolLM2's
+    second layer's attention output is set to the first layer's with one value a row negated (same maxima,
+    different matrix): the conversion must load and generate."""
+    import dataclasses
+    import shutil
+
+    import ctranslate2
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from qa.generation.models import hf_to_ct2, resolve
+
+    src = resolve("smollm2-135m", real_settings.cache_dir)
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    for f in src.hf_dir.iterdir():
+        if f.suffix != ".safetensors" and f.name != "model.safetensors.index.json":
+            shutil.copy(f, hf / f.name)
+    tensors = {k: v for shard in sorted(src.hf_dir.glob("*.safetensors")) for k, v in load_file(str(shard)).items()}
+    first = tensors["model.layers.0.self_attn.o_proj.weight"]
+    w = first.clone()
+    col = w.abs().float().argsort(dim=1)[:, w.shape[1] // 2]  # a middling value of every row, not its maximum
+    rows = torch.arange(w.shape[0])
+    w[rows, col] = -w[rows, col]
+    assert torch.equal(w.abs().amax(dim=1), first.abs().amax(dim=1)) and not torch.equal(w, first)
+    tensors["model.layers.1.self_attn.o_proj.weight"] = w
+    save_file(tensors, str(hf / "model.safetensors"), metadata={"format": "pt"})
+    fresh = dataclasses.replace(src, hf_dir=hf, ct2_dir=tmp_path / "ct2")
+    hf_to_ct2(fresh, lambda _: None)
+    model = ctranslate2.Generator(str(fresh.ct2_dir), compute_type="int8")
+    out = model.generate_batch([["<|im_start|>", "user"]], max_length=4, sampling_topk=1)[0].sequences_ids[0]
+    assert len(out) >= 1
+
+
 def test_runtimes_agree_on_the_easy_question(real_settings):
     """transformers (fp32) and CTranslate2 (int8) both answer through the same Generator protocol."""
     from qa.answer.prompting import build_messages

@@ -382,6 +382,25 @@ def _quantize_on_handoff(quantized: dict[int, tuple]):
         base.set_linear, base.set_embeddings, utils.fuse_linear = set_linear, set_embeddings, fuse
 
 
+@contextmanager
+def _scales_kept():
+    """Stop CTranslate2 from aliasing one matrix's int8 scales to another's.
+
+    The spec reaches `optimize()` already quantized, so its aliasing pass compares scales too, and two
+    different matrices whose rows have the same maxima (an output projection quantized from the same GGUF
+    values as the embedding, as in Qwen2.5-Coder-0.5B) get one scale vector stored under an alias, which
+    CTranslate2's loader does not follow ("variable decoder/projection/weight_scale not found"). Matrices
+    themselves are still aliased when equal."""
+    from ctranslate2.specs import model_spec
+
+    kept = model_spec.SKIP_CREATING_ALIAS
+    model_spec.SKIP_CREATING_ALIAS = (*kept, "weight_scale")
+    try:
+        yield
+    finally:
+        model_spec.SKIP_CREATING_ALIAS = kept
+
+
 def _has_empty(spec) -> bool:
     """Does the spec hold a matrix `_load_int8` emptied (taken from the model other than through the hand-off)?"""
     import torch
@@ -480,7 +499,8 @@ def hf_to_ct2(src: Source, report: Callable[[str], None]) -> Path:
     tmp = _tmp_beside(src.ct2_dir)
     gc.freeze()  # the converter runs gc.collect() after every layer: let it scan only what it allocates (-15 s)
     try:
-        _converter(hf).convert(str(tmp), quantization=None, force=True)
+        with _scales_kept():
+            _converter(hf).convert(str(tmp), quantization=None, force=True)
         for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
                      "chat_template.jinja", "vocab.json", "merges.txt"):
             if (hf / name).is_file() and not (tmp / name).exists():
