@@ -66,7 +66,8 @@ def store_kind(store: str) -> str:
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise InputError(f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}, not {value!r}")
+        shown = [a or '"" (off)' for a in allowed]
+        raise InputError(f"{name} must be {', '.join(shown[:-1])} or {shown[-1]}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,9 @@ class Settings:
     # "following" (with the pieces after it), "sentences" (alone) or "passages" (whole retrieved passages); within a
     # budget of the model's tokens (about 4 characters a token in English prose).
     reading: str = "sentences"
+    # A second look (one-fact questions): when nothing the model wrote from `reading` passes verification, it drafts
+    # once more from this reading of the same sentences ("" off), before the rules quote or refuse.
+    second_reading: str = "following"
     context_neighbours: int = 1
     context_tokens: int = 300
     context_tokens_many: int = 600
@@ -206,6 +210,7 @@ class Settings:
         _check_choice("mode", self.mode, MODES)
         _check_choice("runtime", self.runtime, RUNTIMES)
         _check_choice("reading", self.reading, READINGS)
+        _check_choice("second_reading", self.second_reading, ("", *READINGS))
         _check_choice("embed_precision", self.embed_precision, PRECISIONS)
         _check_choice("ocr", self.ocr, OCR_MODES)
         if not OCR_LANGUAGES.fullmatch(self.ocr_languages):

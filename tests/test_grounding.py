@@ -83,9 +83,10 @@ def test_refusal_when_nothing_answers(built, fake_embedder):
     assert a.abstained and a.text == REFUSAL and a.citations == [] and a.passages  # the passages are still shown
     assert "the sentence it would quote does not state the answer" in a.reason, a.reason
     assert a.dropped == ["Paris is the capital of France."]  # the model was asked; its draft failed verification
+    asked = len(gen.seen)  # (twice: the second look read what follows the sentences, and failed the same way)
     a = ask("What is the capital of France?", settings=built.replace(min_answer_score=0.99), embedder=fake_embedder,
             generator=gen)
-    assert a.abstained and "not similar enough" in a.reason and len(gen.seen) == 1  # under the floor: never asked
+    assert a.abstained and "not similar enough" in a.reason and len(gen.seen) == asked  # under the floor: never asked
 
 
 def test_refusal_when_the_answer_type_is_missing(built, fake_embedder):
@@ -731,3 +732,43 @@ def test_a_claim_that_leans_on_a_question_word_its_passage_lacks_is_judged(built
     c = ask("Who signed the treaty of permanent good-neighborliness?", settings=confident, embedder=fake_embedder,
             generator=plain)  # every question word it repeats is in its passage: not judged
     assert c.mode == "generated" and plain.judged == []
+
+
+def test_a_second_look_reads_what_follows_when_the_first_draft_comes_to_nothing(built, fake_embedder):
+    """`second_reading`: a one-fact question whose draft verified nothing is drafted once more from the same
+    sentences read with what follows them ("The Amu Darya river flows into the Aral Sea." is followed by its
+    length); a draft that passes is the answer. Off, or for a list question, there is one draft."""
+    from qa.answer.prompting import SPAN_SYSTEM
+
+    class Twice(FakeGenerator):
+        def __init__(self, replies: list[str]) -> None:
+            super().__init__(replies[0])
+            self.replies = replies
+
+        def stream(self, messages, *, max_new_tokens=80):
+            if messages[0]["content"] != SPAN_SYSTEM:
+                self.reply = self.replies[min(len(self.drafts()), len(self.replies) - 1)]
+            yield from super().stream(messages, max_new_tokens=max_new_tokens)
+
+        def drafts(self) -> list[list[dict]]:
+            return [m for m in self.seen if m[0]["content"] != SPAN_SYSTEM]
+
+    question = "What is the length of the Amu Darya river?"
+    replies = ["NOT FOUND", "The Amu Darya river is about 2,400 kilometres long."]
+    looking = built.replace(second_reading="following", judge_below=0.0)
+    gen = Twice(replies)
+    a = ask(question, settings=looking, embedder=fake_embedder, generator=gen)
+    first, second = (m[-1]["content"] for m in gen.drafts())
+    assert len(gen.drafts()) == 2 and len(second) > len(first)  # the same sentences, and what follows them
+    assert a.mode == "generated" and "2,400 kilometres" in a.text and a.citations
+    once = Twice(replies)
+    b = ask(question, settings=looking.replace(second_reading=""), embedder=fake_embedder, generator=once)
+    assert len(once.drafts()) == 1 and b.mode != "generated"
+    right = Twice(["The Amu Darya river flows into the Aral Sea."])  # a first draft that passes: no second look
+    c = ask(question, settings=looking, embedder=fake_embedder, generator=right)
+    assert len(right.drafts()) == 1 and c.mode == "generated"
+    listing = Twice(replies)
+    ask("What are the main rivers that feed the Aral Sea?", settings=looking, embedder=fake_embedder, generator=listing)
+    assert len(listing.drafts()) == 1
+    with pytest.raises(InputError, match='second_reading must be "" \\(off\\), sentences, .* not \'glance\''):
+        built.replace(second_reading="glance")

@@ -239,8 +239,24 @@ class Run:
             return
         yield from self.verify()
         self.mode, self.reason = self.conclude()
+        if self.second_look():
+            yield from self.verify()
+            self.mode, self.reason = self.conclude()
         if self.mode == "extractive-fallback" and (reason := self.refuted or self.judge_quote()):
             self.mode, self.reason = "refused", reason
+
+    def second_look(self) -> bool:
+        """Read again (`second_reading`) when the draft of a one-fact question came to nothing verified; True when
+        a second draft is to be written. Not after a judge's refusal (folded or of a claim) or a failed model."""
+        s, choice, draft = self.s, self.choice, self.draft
+        if not s.second_reading or self.mode == "generated" or choice.several or not draft.finished or \
+                self.refuted or (self.probe is not None and self.probe.stopped) or self.reading is None:
+            return False
+        again = read(self.r, choice, replace(s, reading=s.second_reading), token_counter(self.gen))
+        if again.texts == self.reading.texts:
+            return False
+        self.reading, self.draft = again, Draft(dropped=list(draft.dropped))
+        return True
 
     def model(self) -> Generator | None:
         """The generator to use, or None when the model cannot be loaded (`usable_generator`). Loaded once per
@@ -341,7 +357,7 @@ class Run:
                 shown = text
         except QAError as e:  # a broken or missing model must not cost the user the answer
             log.warning("generator failed, answering by extraction: %s", e)
-        self.timings["generate"] = time.perf_counter() - t1
+        self.timings["generate"] = self.timings.get("generate", 0.0) + time.perf_counter() - t1
 
     def conclude(self) -> tuple[str, str]:
         """(mode, refusal reason) once the draft is done: the model's answer, a refusal, or the quoted sentence.
