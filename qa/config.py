@@ -103,8 +103,9 @@ class Settings:
     # budget of the model's tokens (about 4 characters a token in English prose).
     reading: str = "sentences"
     # A second look (one-fact questions): when nothing the model wrote from `reading` passes verification, it drafts
-    # once more from this reading of the same sentences ("" off), before the rules quote or refuse.
-    second_reading: str = "following"
+    # once more from this reading of the same sentences before the rules quote or refuse ("" off). "following" gained
+    # on both tuning halves and lost on the real test half and the seed (bench/RESULTS.md, 2026-12-04): off.
+    second_reading: str = ""
     context_neighbours: int = 1
     context_tokens: int = 300
     context_tokens_many: int = 600

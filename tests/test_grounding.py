@@ -83,7 +83,7 @@ def test_refusal_when_nothing_answers(built, fake_embedder):
     assert a.abstained and a.text == REFUSAL and a.citations == [] and a.passages  # the passages are still shown
     assert "the sentence it would quote does not state the answer" in a.reason, a.reason
     assert a.dropped == ["Paris is the capital of France."]  # the model was asked; its draft failed verification
-    asked = len(gen.seen)  # (twice: the second look read what follows the sentences, and failed the same way)
+    asked = len(gen.seen)
     a = ask("What is the capital of France?", settings=built.replace(min_answer_score=0.99), embedder=fake_embedder,
             generator=gen)
     assert a.abstained and "not similar enough" in a.reason and len(gen.seen) == asked  # under the floor: never asked
