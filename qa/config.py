@@ -104,7 +104,8 @@ class Settings:
     reading: str = "sentences"
     # A second look (one-fact questions): when nothing the model wrote from `reading` passes verification, it drafts
     # once more from this reading of the same sentences before the rules quote or refuse ("" off). "following" gained
-    # on both tuning halves and lost on the real test half and the seed (bench/RESULTS.md, 2026-12-04): off.
+    # on both tuning halves, lost on the real test half and the seed, and was mixed on SQuAD's test half
+    # (bench/RESULTS.md, 2026-12-04): off.
     second_reading: str = ""
     context_neighbours: int = 1
     context_tokens: int = 300
