@@ -366,8 +366,8 @@ def test_drafts_in_flight_are_decoded_together_and_read_as_alone(real_settings):
     def text(r: _Request) -> str:
         ids = []
         with contextlib.suppress(queue.Empty):
-            while True:
-                ids.append(r.out.get_nowait())
+            while (item := r.out.get_nowait()) is not None:  # None: the row's end sign
+                ids.append(item)
         return gen.tokenizer.decode(ids, skip_special_tokens=True)
 
     rows = [_Request(*gen.prompt_tokens(m), 24) for m in asks[:2]]
@@ -384,6 +384,51 @@ def test_drafts_in_flight_are_decoded_together_and_read_as_alone(real_settings):
     gone.closed = True  # its reader went away before the model was free
     batcher._decode([first, gone])
     assert "Amu Darya" in text(first) and text(gone) == ""
+
+
+def test_a_batch_pads_prompts_to_one_length_and_lets_each_row_go_when_it_ends(real_settings):
+    """Prompts of different lengths are padded with newlines before their own turn (CTranslate2 would read the
+    longer ones' tails a token per step), rows too far apart wait for the next batch, and a row that ends hands
+    its reader the end sign at once, not when the batch's longest row ends."""
+    import queue
+
+    from qa.answer.prompting import build_messages
+    from qa.generation import load_generator
+    from qa.generation.ctranslate2 import MAX_PAD, _Batcher, _Request, padded
+
+    gen = load_generator("smollm2-135m", cache_dir=real_settings.cache_dir, threads=2, runtime="ctranslate2")
+    ev = ["The Amu Darya river flows into the Aral Sea.", "The Syr Darya rises in the Tian Shan mountains."]
+    short = _Request(*gen.prompt_tokens(build_messages("Where does the Amu Darya flow?", ev)), 2)
+    long = _Request(*gen.prompt_tokens(build_messages(
+        "Which river rises in the Tian Shan mountains, and where does the other one flow to?", ev)), 24)
+    assert len(long.tokens) > len(short.tokens)
+    rows = padded([short, long], gen.newline)
+    assert len(rows[0]) == len(rows[1]) and rows[0][len(rows[0]) - len(short.tokens):] == short.tokens
+    assert set(rows[0][:len(rows[0]) - len(short.tokens)]) == {gen.newline} and rows[1] == long.tokens
+    assert padded([short], gen.newline) == [short.tokens]  # alone: the prompt as it is
+
+    order = []
+
+    class Logged(queue.Queue):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def put(self, item, *a, **k):
+            order.append((self.name, item))
+            super().put(item, *a, **k)
+
+    short.out, long.out = Logged("short"), Logged("long")
+    batcher = _Batcher(gen, start=False)
+    far = _Request(short.static, short.tokens + [gen.newline] * (MAX_PAD + 1), 8)
+    for r in (short, far, long):
+        batcher.submit(r)
+    assert batcher._take() == [short, long] and batcher.pending.get_nowait() is far  # too long to pad for
+    batcher._decode([short, long])
+    short_end = order.index(("short", None))
+    long_tokens = [i for i, (name, item) in enumerate(order) if name == "long" and item is not None]
+    assert len(long_tokens) > 3 and short_end < long_tokens[-1]  # the short row's reader did not wait
+    assert order.count(("short", None)) == 1 and [n for n, item in order if item is None] == ["short", "long"]
 
 
 def test_the_draft_reads_its_own_first_token_probability_of_not_found(real_settings):

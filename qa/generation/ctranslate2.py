@@ -33,6 +33,7 @@ from .models import hf_to_ct2, quiet_tokenizer, resolve
 
 SMALL_MODEL_BYTES = 512 << 20
 MAX_BATCH = 8  # drafts decoded together at most
+MAX_PAD = 64  # prompt tokens a row of a batch may be padded by (rows further apart wait for the next batch)
 _AVX512 = {"avx512f", "avx512bw", "avx512dq", "avx512vl"}  # what CTranslate2's AVX-512 kernels need
 
 
@@ -78,6 +79,7 @@ class CT2Generator:
                      if t and self.tokenizer.convert_tokens_to_ids(t) != self.tokenizer.unk_token_id]
         self._lock = threading.Lock()
         self._batcher = _Batcher(self)
+        self.newline = self.tokenizer.convert_ids_to_tokens(self.tokenizer.encode("\n", add_special_tokens=False))[-1]
         self.not_id = self.tokenizer.encode(NOT_FOUND, add_special_tokens=False)[0]  # the first token of NOT FOUND
         self._yes, self._no = (word_ids(self.tokenizer, words) for words in YES_NO)
 
@@ -144,6 +146,22 @@ class _Request:
     out: queue.Queue = field(default_factory=queue.Queue)  # token ids, then None (or an exception)
     closed: bool = False
     made: int = 0
+    done: bool = False  # its reader has had the end sign
+
+    def finish(self) -> bool:
+        """The row is over: its reader goes on at once, not when the batch's longest row ends."""
+        if not self.done:
+            self.done = True
+            self.out.put(None)
+        return True
+
+
+def padded(batch: list[_Request], pad: str) -> list[list[str]]:
+    """The rows' prompts made equally long with newline tokens before each row's own turn. CTranslate2 reads the
+    prompt part all rows share in one pass and the rest of longer prompts one token per step, which made a batch
+    of 6 drafts cost 6x one draft instead of 3x (bench/RESULTS.md 2026-12-04); a lone row is never padded."""
+    longest = max(len(r.tokens) for r in batch)
+    return [[pad] * (longest - len(r.tokens)) + r.tokens for r in batch]
 
 
 class _Batcher:
@@ -181,20 +199,24 @@ class _Batcher:
         self.pending.put(request)
 
     def _take(self) -> list[_Request]:
-        """The first waiting request and every other one with its static prompt, up to `max_batch`."""
+        """The first waiting request and every other one with its static prompt whose prompt length keeps the
+        batch within MAX_PAD tokens of padding, up to `max_batch`."""
         first = self.pending.get()
         if first is None:
             return []
         batch, later = [first], []
+        low = high = len(first.tokens)
         while len(batch) < self.max_batch:
             try:
                 r = self.pending.get_nowait()
             except queue.Empty:
                 break
-            if r is None:  # the stop sign waits until this batch is done
-                later.append(r)
+            n = len(r.tokens) if r is not None else 0
+            if r is None or r.static != first.static or max(high, n) - min(low, n) > MAX_PAD:
+                later.append(r)  # the stop sign waits until this batch is done
             else:
-                (batch if r.static == first.static else later).append(r)
+                batch.append(r)
+                low, high = min(low, n), max(high, n)
         for r in later:
             self.pending.put(r)
         return batch
@@ -207,31 +229,32 @@ class _Batcher:
             self.batches.append(len(batch))
             try:
                 self._decode(batch)
-            except Exception as e:  # noqa: BLE001 (handed to every reader of the batch, which raises it)
+            except Exception as e:  # noqa: BLE001 (handed to every reader still waiting, which raises it)
                 for r in batch:
-                    r.out.put(e)
+                    if not r.done:
+                        r.out.put(e)
             for r in batch:
-                r.out.put(None)
+                r.finish()
 
     def _decode(self, batch: list[_Request]) -> None:
         end = set(self.gen._end)
 
         def step(s) -> bool:  # called by CTranslate2 for every token of every row; True stops that row
             r = batch[s.batch_id]
-            if r.closed:
-                return True
+            if r.done or r.closed:
+                return r.finish()
             if r.made == 0 and r.probe is not None:
                 lg = np.asarray(s.logits, dtype=np.float64).ravel()
                 r.probe.p = float(np.exp(lg[self.gen.not_id] - np.logaddexp.reduce(lg)))
                 if r.probe.stopped:
-                    return True
+                    return r.finish()
             if s.is_last and s.token in end:
-                return True
+                return r.finish()
             r.out.put(s.token_id)
             r.made += 1
-            return r.made >= r.max_new_tokens
+            return r.made >= r.max_new_tokens and r.finish()
 
-        self.gen.model.generate_batch([r.tokens for r in batch], max_length=max(r.max_new_tokens for r in batch),
+        self.gen.model.generate_batch(padded(batch, self.gen.newline), max_length=max(r.max_new_tokens for r in batch),
                                       sampling_topk=1, repetition_penalty=1.0, end_token=self.gen._end,
                                       static_prompt=batch[0].static, include_prompt_in_result=False, callback=step,
                                       return_logits_vocab=any(r.probe is not None for r in batch))
