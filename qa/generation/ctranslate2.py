@@ -158,8 +158,9 @@ class _Request:
 
 def padded(batch: list[_Request], pad: str) -> list[list[str]]:
     """The rows' prompts made equally long with newline tokens before each row's own turn. CTranslate2 reads the
-    prompt part all rows share in one pass and the rest of longer prompts one token per step, which made a batch
-    of 6 drafts cost 6x one draft instead of 3x (bench/RESULTS.md 2026-12-04); a lone row is never padded."""
+    prompt part all rows share in one pass and the rest of longer prompts one token per step: 6 seed drafts 47
+    tokens apart cost 19.6 s against 10.7 s at one length and 3.2 s for one (bench/RESULTS.md 2026-12-04). Padding
+    changes a quarter of the drafts' wording and no half's figures; a lone row is never padded."""
     longest = max(len(r.tokens) for r in batch)
     return [[pad] * (longest - len(r.tokens)) + r.tokens for r in batch]
 
@@ -169,9 +170,9 @@ class _Batcher:
     is free (those sharing a static prompt), each row streamed to its reader as it grows.
 
     Writing is bound by memory bandwidth (every token reads all the weights), so rows of one batch cost little
-    more than one: 4 short prompts wrote 2.3x the tokens a second of one; reading long prompts is compute-bound
-    and gains nothing (bench/batching.py: 1.08x answers/s on a busy machine). A lone question waits for nothing
-    (no collection window)."""
+    more than one; reading prompts is compute-bound and gains nothing. Prompts are padded to one length (see
+    `padded`): a batch of 6 seed drafts then cost ~1.8x one draft instead of ~6x (bench/RESULTS.md 2026-12-04).
+    A lone question waits for nothing (no collection window) and is never padded."""
 
     def __init__(self, gen: CT2Generator, max_batch: int = MAX_BATCH, *, start: bool = True) -> None:
         self.gen, self.max_batch = gen, max_batch
