@@ -175,7 +175,9 @@ class Settings:
     # Web: requests waiting beyond this get "busy, try again"; answers computed at once. One limit for the chat,
     # the REST API and the OpenAI endpoint together (qa/serve/gate.py).
     queue_size: int = 32
-    concurrency: int = 2
+    # 4 since prompts in a batch are padded to one length: 0.31 / 0.31 answers/s under `make load` against 0.28 / 0.22
+    # at 2 (AVX2, 2 cores, bench/RESULTS.md 2026-12-04); a lone question's speed does not depend on it.
+    concurrency: int = 4
     api_key: str = field(default="", repr=False)  # required as "Authorization: Bearer KEY" on /v1 (empty: none)
     milvus_token: str = field(default="", repr=False)  # a Milvus server's token
     ray_keep: bool = False  # keep Ray's workers after an indexing run (they hold GBs)
