@@ -158,8 +158,8 @@ class _Request:
 
 def padded(batch: list[_Request], pad: str) -> list[list[str]]:
     """The rows' prompts made equally long with newline tokens before each row's own turn. CTranslate2 reads the
-    prompt part all rows share in one pass and the rest of longer prompts one token per step: 6 seed drafts 47
-    tokens apart cost 19.6 s against 10.7 s at one length and 3.2 s for one (bench/RESULTS.md 2026-12-04). Padding
+    prompt part all rows share in one pass and the rest of longer prompts one token per step: 6 seed drafts up to 47
+    tokens apart cost 6.1x one draft, 6 of one length 2.2x (bench/RESULTS.md 2026-12-04). Padding
     changes a quarter of the drafts' wording and no half's figures; a lone row is never padded."""
     longest = max(len(r.tokens) for r in batch)
     return [[pad] * (longest - len(r.tokens)) + r.tokens for r in batch]
@@ -171,7 +171,8 @@ class _Batcher:
 
     Writing is bound by memory bandwidth (every token reads all the weights), so rows of one batch cost little
     more than one; reading prompts is compute-bound and gains nothing. Prompts are padded to one length (see
-    `padded`): a batch of 6 seed drafts then cost ~1.8x one draft instead of ~6x (bench/RESULTS.md 2026-12-04).
+    `padded`): 6 seed drafts of one length cost 2.2x one draft (10.7 against 4.9 s), 6 of different lengths 6.1x
+    (19.6 against 3.2 s, another run; bench/RESULTS.md 2026-12-04).
     A lone question waits for nothing (no collection window) and is never padded."""
 
     def __init__(self, gen: CT2Generator, max_batch: int = MAX_BATCH, *, start: bool = True) -> None:
