@@ -5,7 +5,10 @@
 The model's draft depends only on the question and the evidence it is shown, not on the
 verification and refusal settings. The first run generates every draft and stores it in `--drafts`
 (JSON, keyed by the prompt); later runs replay them, so a row of the table costs seconds instead of
-half an hour of generation. `--grid` prints accuracy, refusal, false refusals and the share written
+half an hour of generation. A `--drafts` path ending in `.gz` is read and written gzipped: the caches of the
+four halves are kept in `bench/drafts/` (AVX2 kernels, `CT2_FORCE_CPU_ISA=AVX2`), so a fresh checkout replays
+them instead of spending an hour of both cores per half writing them again; each records the model, the kernels and
+the commit it was written with under `_meta`. `--grid` prints accuracy, refusal, false refusals and the share written
 by the model for each combination of `min_answer_score`, `model_refusal_below` and
 `fallback_min_score`.
 """
@@ -13,8 +16,11 @@ by the model for each combination of `min_answer_score`, `model_refusal_below` a
 from __future__ import annotations
 
 import argparse
+import gzip
 import itertools
 import json
+import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -34,28 +40,48 @@ class CachedGenerator:
 
     def __init__(self, path: Path, s: Settings) -> None:
         self.path, self.s = path, s
-        self.cache: dict[str, str] = json.loads(path.read_text()) if path.is_file() else {}
+        self.cache: dict[str, object] = json.loads(_open(path).read()) if path.is_file() else {}
         self.name = s.model
         self.generated = 0
 
     def stream(self, messages: list[dict[str, str]], *, max_new_tokens: int = 80) -> Iterator[str]:
         key = json.dumps([messages, max_new_tokens])
         if key not in self.cache:
-            self.cache[key] = "".join(settings_generator(self.s).stream(messages, max_new_tokens=max_new_tokens))
-            self.generated += 1
-            if self.generated % 25 == 0:
-                self.save()
+            self._store(key, "".join(settings_generator(self.s).stream(messages, max_new_tokens=max_new_tokens)))
         yield self.cache[key]
 
     def p_yes(self, messages: list[dict[str, str]]) -> float:
         key = json.dumps(["p_yes", messages])
         if key not in self.cache:
-            self.cache[key] = settings_generator(self.s).p_yes(messages)
-            self.generated += 1
+            self._store(key, settings_generator(self.s).p_yes(messages))
         return self.cache[key]
 
+    def _store(self, key: str, value: object) -> None:
+        self.cache[key] = value
+        self.generated += 1
+        if self.generated % 25 == 0:  # a long run killed half way keeps most of what it wrote
+            self.save()
+
     def save(self) -> None:
-        self.path.write_text(json.dumps(self.cache))
+        if self.generated:  # a replay leaves the file (and its provenance) as it was
+            self.cache["_meta"] = {"model": self.s.model, "kernels": os.environ.get("CT2_FORCE_CPU_ISA", "best"),
+                                   "commit": _commit()}
+        data = json.dumps(self.cache, sort_keys=True).encode()
+        tmp = self.path.with_name(self.path.name + ".part")
+        tmp.write_bytes(gzip.compress(data, mtime=0) if self.path.suffix == ".gz" else data)
+        tmp.replace(self.path)  # an interrupted run never leaves a truncated cache
+
+
+def _open(path: Path):
+    return gzip.open(path, "rt") if path.suffix == ".gz" else path.open()
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
 
 
 def run(questions: Path, s: Settings, gen: CachedGenerator) -> dict:

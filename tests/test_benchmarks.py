@@ -147,3 +147,43 @@ def test_the_speed_bench_times_list_questions_about_the_default_corpus():
     gold = {json.loads(x)["q"]: json.loads(x)["gold"]
             for x in (ROOT / "bench" / "questions-synthesis.jsonl").read_text().splitlines() if x}
     assert all(g.lower() in text for q in qs for g in gold[q])
+
+
+def test_tune_keeps_its_drafts_gzipped_and_replays_them_without_the_model(tmp_path, monkeypatch):
+    """bench/tune.py's cache: what was generated is written (gzipped, with its provenance) and read back, and a
+    replay never calls the model; an interrupted save leaves no truncated file."""
+    import gzip
+
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import tune
+
+    from qa.config import Settings
+
+    calls = []
+
+    class Fake:
+        def stream(self, messages, *, max_new_tokens=80):
+            calls.append(messages)
+            yield "The bridge was "
+            yield "opened in 1998."
+
+        def p_yes(self, messages):
+            calls.append(messages)
+            return 0.25
+
+    monkeypatch.setattr(tune, "settings_generator", lambda s: Fake())
+    monkeypatch.setenv("CT2_FORCE_CPU_ISA", "AVX2")
+    path = tmp_path / "drafts.json.gz"
+    chat = [{"role": "user", "content": "When was the bridge opened?"}]
+    gen = tune.CachedGenerator(path, Settings())
+    assert "".join(gen.stream(chat)) == "The bridge was opened in 1998." and gen.p_yes(chat) == 0.25
+    gen.save()
+    stored = json.loads(gzip.decompress(path.read_bytes()))
+    assert stored["_meta"]["kernels"] == "AVX2" and stored["_meta"]["model"] == Settings().model
+    assert not list(tmp_path.glob("*.part"))
+
+    monkeypatch.setattr(tune, "settings_generator", lambda s: pytest.fail("a replay called the model"))
+    again = tune.CachedGenerator(path, Settings())
+    assert "".join(again.stream(chat)) == "The bridge was opened in 1998." and again.p_yes(chat) == 0.25
+    again.save()
+    assert path.read_bytes() == gzip.compress(json.dumps(stored, sort_keys=True).encode(), mtime=0) and len(calls) == 2
