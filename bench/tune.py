@@ -142,6 +142,7 @@ def main() -> None:
                 if len(grid) > 1:
                     out = out.with_name(f"{out.stem}-{n}{out.suffix}")
                 out.write_text(json.dumps(r, indent=1))
+        print(f"{gen.generated} model calls written, the rest replayed from {args.drafts}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -187,3 +187,18 @@ def test_tune_keeps_its_drafts_gzipped_and_replays_them_without_the_model(tmp_pa
     assert "".join(again.stream(chat)) == "The bridge was opened in 1998." and again.p_yes(chat) == 0.25
     again.save()
     assert path.read_bytes() == gzip.compress(json.dumps(stored, sort_keys=True).encode(), mtime=0) and len(calls) == 2
+
+
+def test_kept_draft_caches_name_the_model_and_kernels_they_were_written_with():
+    """bench/drafts/: every kept cache is gzipped JSON whose `_meta` names the default model and the AVX2 kernels
+    (the figures the README quotes are replayed from them), and the real halves' caches are there."""
+    import gzip
+
+    from qa.config import Settings
+
+    kept = {p.name: json.loads(gzip.decompress(p.read_bytes())) for p in (ROOT / "bench" / "drafts").iterdir()}
+    assert {"real-tune.json.gz", "real-test.json.gz", "seed.json.gz"} <= set(kept)
+    for name, cache in kept.items():
+        meta = cache.pop("_meta")
+        assert meta["model"] == Settings().model and meta["kernels"] == "AVX2" and meta["commit"], name
+        assert len(cache) >= 50 and all(isinstance(v, str | float) for v in cache.values()), name
