@@ -378,12 +378,14 @@ def test_drafts_in_flight_are_decoded_together_and_read_as_alone(real_settings):
     batch = batcher._take()
     assert batch == rows and batcher.pending.get_nowait() is other  # one batch per static prompt
     batcher._decode(batch)
-    assert [text(r) for r in rows] == alone and "Amu" in alone[0] and "Syr" in alone[1]
+    # the two answers differ, so rows handed to the wrong reader would fail too (what the 135M model writes for
+    # each varies with the CPU's kernels: "Syr" in the second answer held on one machine and not on another)
+    assert [text(r) for r in rows] == alone and alone[0] != alone[1]
 
     first, gone = _Request(*gen.prompt_tokens(asks[0]), 24), _Request(*gen.prompt_tokens(asks[2]), 24)
     gone.closed = True  # its reader went away before the model was free
     batcher._decode([first, gone])
-    assert "Amu Darya" in text(first) and text(gone) == ""
+    assert len(text(first).split()) >= 3 and text(gone) == ""
 
 
 def test_a_batch_pads_prompts_to_one_length_and_lets_each_row_go_when_it_ends(real_settings):
