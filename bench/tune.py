@@ -40,7 +40,7 @@ class CachedGenerator:
 
     def __init__(self, path: Path, s: Settings) -> None:
         self.path, self.s = path, s
-        self.cache: dict[str, object] = json.loads(_open(path).read()) if path.is_file() else {}
+        self.cache: dict[str, object] = json.loads(_read(path)) if path.is_file() else {}
         self.name = s.model
         self.generated = 0
 
@@ -72,8 +72,9 @@ class CachedGenerator:
         tmp.replace(self.path)  # an interrupted run never leaves a truncated cache
 
 
-def _open(path: Path):
-    return gzip.open(path, "rt") if path.suffix == ".gz" else path.open()
+def _read(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
 
 
 def _commit() -> str:

@@ -151,7 +151,7 @@ def test_the_speed_bench_times_list_questions_about_the_default_corpus():
 
 def test_tune_keeps_its_drafts_gzipped_and_replays_them_without_the_model(tmp_path, monkeypatch):
     """bench/tune.py's cache: what was generated is written (gzipped, with its provenance) and read back, and a
-    replay never calls the model; an interrupted save leaves no truncated file."""
+    replay never calls the model; a save leaves no partial file behind (it writes one, then renames it)."""
     import gzip
 
     monkeypatch.syspath_prepend(str(ROOT / "bench"))

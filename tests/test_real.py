@@ -382,10 +382,13 @@ def test_drafts_in_flight_are_decoded_together_and_read_as_alone(real_settings):
     # each varies with the CPU's kernels: "Syr" in the second answer held on one machine and not on another)
     assert [text(r) for r in rows] == alone and alone[0] != alone[1]
 
+    kept, stays = _Request(*gen.prompt_tokens(asks[0]), 24), _Request(*gen.prompt_tokens(asks[2]), 24)
+    batcher._decode([kept, stays])  # the same batch with both readers there: what the first row writes
     first, gone = _Request(*gen.prompt_tokens(asks[0]), 24), _Request(*gen.prompt_tokens(asks[2]), 24)
     gone.closed = True  # its reader went away before the model was free
     batcher._decode([first, gone])
-    assert len(text(first).split()) >= 3 and text(gone) == ""
+    written = text(first)
+    assert written == text(kept) and len(written.split()) >= 3 and text(gone) == "" and text(stays)
 
 
 def test_a_batch_pads_prompts_to_one_length_and_lets_each_row_go_when_it_ends(real_settings):
