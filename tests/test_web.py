@@ -104,18 +104,30 @@ def test_auth_is_required_when_set(real_settings, tmp_path):
         srv.stop()
 
 
-def test_upload_and_remove_read_the_table_again(tmp_path):
-    """Gradio 6.17's Dataframe once (in CI) kept its old rows after an upload although the same update set the
-    status line: every upload and removal is followed, on success, by a separate read of the documents table."""
+def test_upload_and_remove_return_the_documents_table_as_html(tmp_path):
+    """The documents table is HTML written by the server, not Gradio's Dataframe (in 6.17 its virtual window kept
+    the old rows when an upload added one, even after Refresh; gradio-app/gradio#13744): upload and removal both
+    return it, and the page load and Refresh read it again."""
     from qa.config import Settings
     from qa.serve.web import build_app
 
     cfg = build_app(Settings.from_env(index_dir=tmp_path / "index")).get_config_file()
-    elem = {c["id"]: c["props"].get("elem_id") for c in cfg["components"]}
-    deps = cfg["dependencies"]
-    for button in ("reindex", "remove"):
-        (first,) = [i for i, d in enumerate(deps) if any(elem.get(t) == button for t, _ in d["targets"])]
-        assert "docs" in [elem[o] for o in deps[first]["outputs"]]
-        after = [d for d in deps if d.get("trigger_after") == first]
-        assert len(after) == 1 and after[0]["trigger_only_on_success"], button
-        assert "docs" in [elem[o] for o in after[0]["outputs"]], button
+    comps = {c["id"]: c for c in cfg["components"]}
+    (docs,) = [c for c in comps.values() if c["props"].get("elem_id") == "docs"]
+    assert docs["type"] == "html"
+    for button in ("reindex", "remove", "refresh"):
+        (dep,) = [d for d in cfg["dependencies"]
+                  if any(comps.get(t, {}).get("props", {}).get("elem_id") == button for t, _ in d["targets"])]
+        assert docs["id"] in dep["outputs"], button
+    assert "No documents indexed yet" in docs["props"]["value"]  # an empty index says so
+
+
+def test_documents_html_escapes_and_aligns_the_rows():
+    from qa.serve.web import documents_html
+
+    rows = [["a.md", "<b>Bold & title</b>", 3220, 8, "2026-12-04 14:00", "/x/a.md"],
+            ["glaciers.md", "Pamir glaciers", 140, 1, "2026-12-04 14:05", "/up/glaciers.md"]]
+    out = documents_html(rows)
+    assert out.count("<tr>") == 3 and "&lt;b&gt;Bold &amp; title&lt;/b&gt;" in out and "<b>" not in out
+    assert "<td class='num'>3220</td>" in out and "<td class='path'>/up/glaciers.md</td>" in out
+    assert out.index("a.md") < out.index("glaciers.md")

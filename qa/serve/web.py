@@ -41,6 +41,11 @@ CSS = """
 .sources .passage {white-space:pre-wrap; font-size:0.92em; line-height:1.45}
 .refused {color:#a15c00; font-weight:600}
 .sources details.flash {outline:3px solid #f5b800}
+.docs {overflow:auto; max-height:420px}
+.docs table {border-collapse:collapse; width:100%; font-size:0.9em}
+.docs th, .docs td {text-align:left; padding:4px 8px; border-bottom:1px solid var(--border-color-primary)}
+.docs td.num {text-align:right; font-variant-numeric:tabular-nums}
+.docs td.path {word-break:break-all; color:var(--body-text-color-subdued)}
 """
 # A click on [n] in an answer opens that citation in the sources panel (Gradio renders links as <a>).
 HEAD = """<script>
@@ -136,6 +141,23 @@ def documents_table(settings: Settings) -> list[list]:
              time.strftime("%Y-%m-%d %H:%M", time.localtime(d["indexed_at"])), d["path"]] for d in docs]
 
 
+DOC_COLUMNS = ("name", "title", "bytes", "chunks", "indexed", "path")
+
+
+def documents_html(rows: list[list]) -> str:
+    """The documents table as plain HTML (rows of `documents_table`). Not Gradio's Dataframe: in 6.17 its virtual
+    window kept the old rows when the row count grew (gradio-app/gradio#13744, fixed in releases that need a newer
+    huggingface-hub than transformers 4.57 allows), so a new upload could stay missing even after Refresh."""
+    if not rows:
+        return "<div class='docs'><p class='meta'>No documents indexed yet.</p></div>"
+    kinds = ("", "", "num", "num", "", "path")
+    head = "".join(f"<th>{h}</th>" for h in DOC_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td class='{k}'>{html.escape(str(v))}</td>" if k else
+                                    f"<td>{html.escape(str(v))}</td>" for k, v in zip(kinds, row, strict=True))
+                   + "</tr>" for row in rows)
+    return f"<div class='docs'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
 def index_line(settings: Settings) -> str:
     """The live index version, read from disk at every page load, so a `qa index` run from the shell shows."""
     st = service.index_status(settings)
@@ -225,7 +247,7 @@ class ChatApp:
         table = documents_table(self.settings)
         choices = self.doc_choices(table)
         kept = picked if picked in {path for _, path in choices} else ""
-        return (index_line(self.settings), table, gr.update(choices=choices, value=None),
+        return (index_line(self.settings), documents_html(table), gr.update(choices=choices, value=None),
                 gr.update(choices=[(ALL_DOCUMENTS, ""), *choices], value=kept))
 
     def upload(self, files: list[str] | None, picked: str | None = None,
@@ -282,8 +304,7 @@ class ChatApp:
         with gr.Row():
             c["version"] = gr.Markdown(elem_id="index-version")
             c["refresh"] = gr.Button("Refresh", size="sm", scale=0, min_width=90, elem_id="refresh")
-        c["docs"] = gr.Dataframe(documents_table(self.settings), headers=["name", "title", "bytes", "chunks",
-                                 "indexed", "path"], interactive=False, elem_id="docs", wrap=True)
+        c["docs"] = gr.HTML(documents_html(documents_table(self.settings)), elem_id="docs")
         c["files"] = gr.File(label=f"Upload {', '.join(sorted(SUFFIXES))} (max {self.settings.max_file_mb:g} MB "
                              "each)", file_count="multiple", file_types=sorted(SUFFIXES), elem_id="upload")
         c["index"] = gr.Button("Add to index", variant="primary", elem_id="reindex")
@@ -304,16 +325,15 @@ class ChatApp:
         c["box"].submit(**send)
         c["clear"].click(lambda: sources_html(None), outputs=c["sources"], api_name=False)
         listed = [d["version"], d["docs"], d["victim"], c["about"]]
-        # the live version and documents read from disk (no model is loaded): at every page load, by Refresh, and
-        # again after every upload or removal that succeeded — Gradio 6.17's Dataframe once (in CI) kept its old rows
-        # although the same update set the status line; this separate read shows the new rows even then
+        # the live version and documents read from disk (no model is loaded) at every page load and by Refresh; an
+        # upload or removal returns them read again after its change
         reread = dict(fn=self.refresh, inputs=c["about"], outputs=listed, api_name=False, queue=False)
         app.load(**reread)
         d["refresh"].click(**reread)
         d["index"].click(self.upload, inputs=[d["files"], c["about"]], outputs=[d["status"], *listed],
-                         concurrency_limit=1, concurrency_id="index", api_name=False).success(**reread)
+                         concurrency_limit=1, concurrency_id="index", api_name=False)
         d["remove"].click(self.remove, inputs=[d["victim"], c["about"]], outputs=[d["status"], *listed],
-                          concurrency_limit=1, concurrency_id="index", api_name=False).success(**reread)
+                          concurrency_limit=1, concurrency_id="index", api_name=False)
         gr.api(self.api_ask, api_name="ask", concurrency_limit=self.settings.concurrency, concurrency_id="ask")
 
     def build(self) -> gr.Blocks:
