@@ -382,9 +382,12 @@ def test_drafts_in_flight_are_decoded_together_and_read_as_alone(real_settings):
     # each varies with the CPU's kernels: "Syr" in the second answer held on one machine and not on another)
     assert [text(r) for r in rows] == alone and alone[0] != alone[1]
 
-    kept, stays = _Request(*gen.prompt_tokens(asks[0]), 24), _Request(*gen.prompt_tokens(asks[2]), 24)
+    def pair() -> tuple[_Request, _Request]:  # the first question beside the third, in one batch
+        return _Request(*gen.prompt_tokens(asks[0]), 24), _Request(*gen.prompt_tokens(asks[2]), 24)
+
+    kept, stays = pair()
     batcher._decode([kept, stays])  # the same batch with both readers there: what the first row writes
-    first, gone = _Request(*gen.prompt_tokens(asks[0]), 24), _Request(*gen.prompt_tokens(asks[2]), 24)
+    first, gone = pair()
     gone.closed = True  # its reader went away before the model was free
     batcher._decode([first, gone])
     written = text(first)

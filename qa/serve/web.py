@@ -141,7 +141,9 @@ def documents_table(settings: Settings) -> list[list]:
              time.strftime("%Y-%m-%d %H:%M", time.localtime(d["indexed_at"])), d["path"]] for d in docs]
 
 
-DOC_COLUMNS = ("name", "title", "bytes", "chunks", "indexed", "path")
+# the documents table's columns (the order of `documents_table`'s rows) and each one's cell attributes
+DOC_COLUMNS = (("name", ""), ("title", ""), ("bytes", " class='num'"), ("chunks", " class='num'"), ("indexed", ""),
+               ("path", " class='path'"))
 
 
 def documents_html(rows: list[list]) -> str:
@@ -150,11 +152,9 @@ def documents_html(rows: list[list]) -> str:
     huggingface-hub than transformers 4.57 allows), so a new upload could stay missing even after Refresh."""
     if not rows:
         return "<div class='docs'><p class='meta'>No documents indexed yet.</p></div>"
-    kinds = ("", "", "num", "num", "", "path")
-    head = "".join(f"<th>{h}</th>" for h in DOC_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td class='{k}'>{html.escape(str(v))}</td>" if k else
-                                    f"<td>{html.escape(str(v))}</td>" for k, v in zip(kinds, row, strict=True))
-                   + "</tr>" for row in rows)
+    head = "".join(f"<th>{name}</th>" for name, _ in DOC_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td{attrs}>{html.escape(str(v))}</td>"
+                                    for (_, attrs), v in zip(DOC_COLUMNS, row, strict=True)) + "</tr>" for row in rows)
     return f"<div class='docs'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
