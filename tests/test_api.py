@@ -17,6 +17,7 @@ from tests.webserver import Server
 
 pytestmark = pytest.mark.slow
 YEARS = "Which years were designated as the Years of High-Quality Development?"
+LIST = "What are the main areas of cooperation between China and Central Asia?"
 
 
 @pytest.fixture(scope="module")
@@ -213,9 +214,13 @@ def test_uploads_while_questions_are_asked(http, server):
 
 @pytest.fixture(scope="module")
 def busy_server(real_settings, tmp_path_factory):
-    """A server with a queue of one and one question at a time, for the overload tests of both front ends."""
+    """A server with a queue of one and one question at a time, for the overload tests of both front ends.
+
+    These tests are about admission (who runs, who waits, who is told to try again), not about the answer, so the
+    slot is held by generated answers of the small SmolLM2 preset: the default Qwen took 300 s for the three tests on
+    a 2-core AVX2-only machine. Nothing here depends on SmolLM2's words, which differ between CPUs."""
     srv = Server(real_settings.index_dir, tmp_path_factory.mktemp("busy-up"),
-                 env={"QA_QUEUE_SIZE": "1", "QA_CONCURRENCY": "1"})
+                 env={"QA_QUEUE_SIZE": "1", "QA_CONCURRENCY": "1", "QA_MODEL": "smollm2-135m"})
     yield srv
     srv.stop()
 
@@ -236,18 +241,21 @@ def test_overload_of_the_chat_api_gets_busy_try_again(busy_server):
     """The same through the chat's gradio API: the extra requests are told to try again, none hangs."""
     from gradio_client import Client
 
-    def one(i):
+    clients = [Client(busy_server.url, verbose=False) for _ in range(6)]  # connected first: the six asks go at once
+
+    def one(client):
         try:
-            return Client(busy_server.url, verbose=False).predict(YEARS, "generated", 5, api_name="/ask")
+            return client.predict(YEARS, "generated", 5, api_name="/ask")
         except Exception as e:  # the client raises on a full queue
             return e
 
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
-        results = list(pool.map(one, range(6)))
+        results = list(pool.map(one, clients))
     busy = [r for r in results if isinstance(r, Exception)]
     answered = [r for r in results if isinstance(r, dict)]
-    assert answered and all("2025" in a["text"] for a in answered)
+    assert answered and all(a["text"] and isinstance(a["citations"], list) for a in answered)
     assert busy and all("try again" in str(e).lower() for e in busy)
+    assert len(busy) + len(answered) == 6
 
 
 def test_chat_and_api_share_one_limit(busy_server):
@@ -255,7 +263,8 @@ def test_chat_and_api_share_one_limit(busy_server):
     wait and the next two are busy (with a limit per front end, the API would have run one and queued one)."""
     from gradio_client import Client
 
-    chat = Client(busy_server.url, verbose=False).submit(YEARS, "generated", 5, api_name="/ask")
+    # the chat holds the slot with a list question (SmolLM2 writes for seconds even on a fast CPU)
+    chat = Client(busy_server.url, verbose=False).submit(LIST, "generated", 5, api_name="/ask")
     deadline = time.monotonic() + 120
     while httpx.get(busy_server.url + "/v1/health").json()["load"]["running"] < 1:
         assert time.monotonic() < deadline, "the chat's question never started"
@@ -267,7 +276,7 @@ def test_chat_and_api_share_one_limit(busy_server):
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         codes = sorted(pool.map(ask, range(3)))
     assert codes == [200, 503, 503]
-    assert "2025" in chat.result(timeout=300)["text"]
+    assert chat.result(timeout=300)["text"]
     load = httpx.get(busy_server.url + "/v1/health").json()["load"]
     assert load == {"running": 0, "waiting": 0, "slots": 1, "limit": 2}
 
