@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -21,9 +20,9 @@ pytestmark = pytest.mark.slow
 YEARS = "Which years were designated as the Years of High-Quality Development?"
 
 
-def qa(*args: str, cwd, env: dict | None = None) -> subprocess.CompletedProcess:
+def qa(*args: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900, env={**os.environ, **(env or {})})
+                          timeout=900)
 
 
 @pytest.mark.parametrize("ray", [False, True])
@@ -35,8 +34,8 @@ def test_cli_index_and_ask_on_milvus_lite(tmp_path, ray):
     # a generated answer on Milvus once, with the small SmolLM2 preset (the store only feeds retrieval, which both
     # modes share; Qwen's first answer of a process took 80 s on AVX2 only); the index Ray built is checked through
     # the quoted sentence
-    out = qa("ask", YEARS, "--store", "qa.db", "--json", *(["--mode", "extractive"] if ray else []), cwd=tmp_path,
-             env={"QA_MODEL": "smollm2-135m"})
+    out = qa("ask", YEARS, "--store", "qa.db", "--json", "--model", "smollm2-135m",
+             *(["--mode", "extractive"] if ray else []), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     a = json.loads(out.stdout)
     quoted = " ".join(c["quote"] for c in a["citations"])  # the passage found on Milvus, whatever SmolLM2 wrote
