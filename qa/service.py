@@ -8,7 +8,9 @@ folder and indexed, and removal. No front end opens the store or writes files it
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -19,12 +21,34 @@ from .answer.pipeline import check_text
 from .answer.retrieval import Passage, retrieve
 from .config import Settings
 from .embedding import settings_embedder
-from .errors import IndexStoreError, InputError, NotFoundError
+from .errors import IndexStoreError, InputError, NotFoundError, QAError
 from .ingest.documents import SUFFIXES
 from .ingest.indexing import IndexStats, update_index
 from .store import doc_id, has_index, open_reader
 
+log = logging.getLogger(__name__)
 NO_INDEX = {"version": None, "documents": 0, "chunks": 0, "index_type": None, "built_at": None}
+
+
+def warm_up(settings: Settings) -> None:
+    """Load the models, then read the fixed parts of the model's prompts (system prompts and worked examples), so
+    the first question waits for neither."""
+    from .answer.prompting import warm_up_messages
+    from .generation import settings_generator
+
+    t = time.perf_counter()
+    try:
+        settings_embedder(settings)
+        if settings.mode == "generated" and callable(warm := getattr(settings_generator(settings), "warm", None)):
+            warm(warm_up_messages(settings))
+        log.info("warm-up done in %.1f s", time.perf_counter() - t)
+    except QAError as e:  # reported again, as a clear error, when a question needs the model
+        log.warning("model warm-up failed: %s", e)
+
+
+def start_warm_up(settings: Settings) -> None:
+    """`warm_up` in the background, for a server that starts listening at once."""
+    threading.Thread(target=warm_up, args=(settings,), daemon=True, name="warm-up").start()
 
 
 def index_status(settings: Settings) -> dict:

@@ -772,3 +772,27 @@ def test_a_second_look_reads_what_follows_when_the_first_draft_comes_to_nothing(
     assert len(listing.drafts()) == 1
     with pytest.raises(InputError, match='second_reading must be "" \\(off\\), sentences, .* not \'glance\''):
         built.replace(second_reading="glance")
+
+
+
+@pytest.mark.parametrize("phrase", [False, True])
+def test_every_fixed_prompt_part_an_answer_reads_is_read_at_server_start(built, fake_embedder, phrase):
+    """The server's warm-up reads `warm_up_messages(settings)` once; a question then reads only its own part. So
+    every prompt an answer sends the model must begin with one of those fixed parts (system prompt and worked
+    examples), or the first question reads its prefix again; and a part no answer reads is not read at start."""
+    from qa.answer.prompting import SPAN_SYSTEM, warm_up_messages
+
+    s = built.replace(answer_phrase=phrase)
+    fixed = [m[:-1] for m in warm_up_messages(s)]
+    seen: list[list[dict]] = []
+    for draft, yes in [("The treaty was signed on 17 June 2025 [1].", 1.0),
+                       ("The treaty was signed on 18 June 2026 [1].", 0.9),
+                       ("Paris is the capital of France [1].", 0.1)]:
+        gen = FakeGenerator(draft, yes=yes, phrase="17 June 2025")
+        for q in ("When was the treaty signed?", "Where does the Amu Darya flow?", "Who founded the museum?"):
+            ask(q, settings=s, embedder=fake_embedder, generator=gen)
+        seen += gen.seen + gen.judged
+    kinds = {m[0]["content"] for m in seen}
+    assert len(kinds) == (3 if phrase else 2)  # drafts and judgements, and phrases when they are on
+    assert (SPAN_SYSTEM in kinds) == phrase == any(m[0]["content"] == SPAN_SYSTEM for m in fixed)
+    assert all(m[:-1] in fixed for m in seen), [m[0]["content"][:40] for m in seen if m[:-1] not in fixed]

@@ -125,3 +125,32 @@ def test_the_embedder_is_safe_from_many_threads():
         results = list(pool.map(lambda i: (i, emb.embed(texts[i % 24:] + texts[:i % 24])), range(16)))
     for i, vecs in results:
         assert np.allclose(vecs, np.roll(serial, -(i % 24), axis=0), atol=1e-5)
+
+
+def test_the_warm_up_loads_the_models_and_reads_the_fixed_prompts(monkeypatch, settings, fake_embedder, caplog):
+    """What `qa serve` and `qa mcp` start in the background: the embedder, the generator, then every fixed prompt
+    part an answer will read (in extractive mode no generator at all); a model that fails is a warning, not a crash."""
+    import qa.generation
+    from qa.answer.prompting import warm_up_messages
+    from qa.errors import ModelError
+
+    read: list = []
+
+    class Warmable:
+        def warm(self, chats):
+            read.extend(chats)
+
+    monkeypatch.setattr(service, "settings_embedder", lambda s: fake_embedder)
+    monkeypatch.setattr(qa.generation, "settings_generator", lambda s: Warmable())
+    service.warm_up(settings)
+    assert read == warm_up_messages(settings) and len(read) >= 2
+    read.clear()
+    service.warm_up(settings.replace(mode="extractive"))
+    assert read == []
+
+    def broken(s):
+        raise ModelError("cannot load the model")
+
+    monkeypatch.setattr(qa.generation, "settings_generator", broken)
+    service.warm_up(settings)
+    assert "model warm-up failed: cannot load the model" in caplog.text

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from ..config import Settings
 from ..generation import NOT_FOUND
 from ..text import MD_LINK
 
@@ -108,6 +109,20 @@ def build_span_messages(question: str, sentence: str) -> list[dict[str, str]]:
     for ex_sentence, ex_question, ex_answer in _SPAN_EXAMPLES:
         messages += [ask(ex_sentence, ex_question), {"role": "assistant", "content": ex_answer}]
     return [*messages, ask(sentence, question)]
+
+
+def warm_up_messages(s: Settings) -> list[list[dict[str, str]]]:
+    """One chat of each kind an answer reads with these settings (draft, judge, claim judge, phrase), most used
+    first. Everything but the last user turn is the same for every question, and a runtime that caches the state
+    after it (CTranslate2's static prompt) can read those parts once at start instead of during the first question."""
+    chats = [build_messages("warm-up", ["Warm-up."])]
+    if s.judge_min_yes > 0 or s.judge_quote_min_yes > 0:
+        chats.append(build_judge_messages("warm-up", ["Warm-up."]))
+    if s.judge_claim_min_yes > 0:
+        chats.append(build_claim_messages("warm-up", "Warm-up."))
+    if s.answer_phrase:
+        chats.append(build_span_messages("warm-up", "Warm-up."))
+    return chats
 
 
 def is_not_found(draft: str) -> bool:

@@ -108,6 +108,15 @@ class CT2Generator:
                                             static_prompt=static, include_prompt_in_result=False)
         return out[0].logits[0]
 
+    def warm(self, chats: list[list[dict[str, str]]]) -> None:
+        """Read the fixed part of each chat once (CTranslate2 keeps the state after it), so the first question
+        reads only its own part. One chat at a time: a question arriving meanwhile waits for one read at most."""
+        for messages in chats:
+            try:
+                self.first_logits(messages)
+            except (RuntimeError, ValueError) as e:
+                raise ModelError(f"reading the fixed prompts failed: {e}") from e
+
     def p_yes(self, messages: list[dict[str, str]]) -> float:
         try:
             logits = self.first_logits(messages)

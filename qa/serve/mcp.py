@@ -82,4 +82,7 @@ def build(settings: Settings) -> QAServer:
 
 
 def run(settings: Settings) -> None:
+    """Serve over stdio; the models load and read their fixed prompts in the background meanwhile (an MCP host
+    starts this process when a session opens, well before its first question)."""
+    service.start_warm_up(settings)
     build(settings).run("stdio")

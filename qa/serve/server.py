@@ -13,12 +13,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import threading
 import warnings
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import service
 from ..config import MAX_UPLOAD_FILES, Settings
 from ..errors import QAError
 from . import api, openai_compat
@@ -118,19 +118,6 @@ def exposure_warning(host: str, auth: str | None, api_key: str | None) -> str | 
             "upload and delete documents")
 
 
-def warm_up(settings: Settings) -> None:
-    """Load the models in the background at start, so the first question does not wait for them."""
-    from ..embedding import settings_embedder
-    from ..generation import settings_generator
-
-    try:
-        settings_embedder(settings)
-        if settings.mode == "generated":
-            settings_generator(settings)
-    except QAError as e:  # reported again, as a clear error, when a question needs the model
-        log.warning("model warm-up failed: %s", e)
-
-
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
           api_key: str | None = None) -> None:
     import uvicorn
@@ -139,5 +126,5 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, auth
     if warning := exposure_warning(host, auth, api_key):
         log.warning(warning)
     app = create_app(settings, api_key=api_key, auth=auth)
-    threading.Thread(target=warm_up, args=(settings,), daemon=True).start()
+    service.start_warm_up(settings)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
