@@ -282,7 +282,7 @@ def test_chat_and_api_share_one_limit(busy_server):
 
 
 def test_api_key_protects_v1(real_settings, tmp_path):
-    srv = Server(real_settings.index_dir, tmp_path / "up", "--api-key", "s3cret")
+    srv = Server(real_settings.index_dir, tmp_path / "up", "--api-key", "s3cret", env={"QA_MODE": "extractive"})
     try:
         assert httpx.get(srv.url + "/v1/health").status_code == 401
         r = httpx.get(srv.url + "/v1/health", headers={"Authorization": "Bearer wrong"})

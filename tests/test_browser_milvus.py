@@ -21,7 +21,8 @@ def server(tmp_path_factory):
     store = str(base / "qa.db")  # built by another process: Milvus Lite lets one process open the file at a time
     subprocess.run([sys.executable, "-m", "qa.cli", "index", str(ROOT / "corpus"), "--store", store, "-q"],
                    cwd=ROOT, check=True)
-    srv = Server(base / "index", base / "uploads", env={"QA_STORE": store})
+    # both questions are asked in extractive mode: no generator is loaded, no prompt read at start
+    srv = Server(base / "index", base / "uploads", env={"QA_STORE": store, "QA_MODE": "extractive"})
     yield srv
     srv.stop()
 

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(real_settings, tmp_path_factory):
-    srv = Server(real_settings.index_dir, tmp_path_factory.mktemp("uploads"))
+    # every question here is asked in extractive mode: the server loads no generator and reads no prompt at start
+    srv = Server(real_settings.index_dir, tmp_path_factory.mktemp("uploads"), env={"QA_MODE": "extractive"})
     yield srv
     srv.stop()
 
@@ -90,7 +91,7 @@ def test_eight_concurrent_clients_all_answered(server):
 
 
 def test_auth_is_required_when_set(real_settings, tmp_path):
-    srv = Server(real_settings.index_dir, tmp_path / "up", "--auth", "alice:s3cret")
+    srv = Server(real_settings.index_dir, tmp_path / "up", "--auth", "alice:s3cret", env={"QA_MODE": "extractive"})
     try:
         status, _ = _get(srv.url + "/gradio_api/info")
         assert status == 401
