@@ -774,7 +774,6 @@ def test_a_second_look_reads_what_follows_when_the_first_draft_comes_to_nothing(
         built.replace(second_reading="glance")
 
 
-
 @pytest.mark.parametrize("phrase", [False, True])
 def test_every_fixed_prompt_part_an_answer_reads_is_read_at_server_start(built, fake_embedder, phrase):
     """The server's warm-up reads `warm_up_messages(settings)` once; a question then reads only its own part. So
